@@ -1,0 +1,390 @@
+"""The HTTP client of the IASO API: one session a run, bounded in time and size.
+
+Every request carries explicit connect and read timeouts capped by the probe's deadline, reads
+its body up to a size bound, follows redirects only within the same origin (so a token or a
+password never reaches another host), and turns every failure into one ``libiaso.errors`` class
+with the URL, status and elapsed time attached. A 401 on an authenticated call triggers exactly
+one re-login.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Tuple
+from urllib.parse import urljoin, urlsplit
+
+from . import __version__
+from .config import NO_PROXY, PROXY_FROM_ENVIRONMENT, Environment
+from .credentials import Secret
+from .deadline import Deadline
+from .errors import (ApiStatusError, ApiTimeout, AuthenticationRejected, BodyTooLarge,
+                     ConfigError, ConnectError, NotJson, ProbeInterrupted, RedirectRefused,
+                     ServiceError, TlsError, TransportError, WrongType)
+from .profile import Endpoint, field
+from .redaction import Redactor
+
+if TYPE_CHECKING:
+    import requests
+
+log = logging.getLogger("iaso.client")
+
+MAX_REDIRECTS = 5
+ERROR_TEXT_LIMIT = 160
+_REDIRECT_STATUSES = (301, 302, 303, 307, 308)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One successful exchange: where, how long, how big, and the JSON document."""
+
+    endpoint: Endpoint
+    url: str
+    status: int
+    elapsed: float
+    size: int
+    document: Dict[str, Any]
+
+    def field(self, name: str, kind: str, *, required: bool = True) -> Any:
+        """The answer field the profile calls ``name``, checked to be of ``kind``."""
+        return field(self.document, self.endpoint.field_path(name), kind, required=required,
+                     url=self.url, elapsed=self.elapsed)
+
+
+@dataclass(frozen=True)
+class Login:
+    """A successful login: the token and, when the API tells, its remaining lifetime."""
+
+    token: Secret
+    lifetime: Optional[float]
+    elapsed: float
+    answer: Answer
+
+
+class IasoClient:
+    """All traffic of one probe run with one IASO environment."""
+
+    def __init__(self, environment: Environment, deadline: Deadline,
+                 redactor: Optional[Redactor] = None) -> None:
+        self.environment = environment
+        self.deadline = deadline
+        self.redactor = redactor or Redactor()
+        self.logins = 0
+        self.requests_sent = 0
+        self._token: Optional[Secret] = None
+        self._session: Optional["requests.Session"] = None
+
+    # --- public calls --------------------------------------------------------------------------
+
+    def call(self, role: str, params: Optional[Mapping[str, Any]] = None) -> Answer:
+        """Send the request of endpoint ``role`` and return its checked answer."""
+        endpoint = self.environment.profile.endpoint(role)
+        if endpoint.auth and self._token is None:
+            self.login()
+        try:
+            return self._exchange(endpoint, params or {})
+        except ApiStatusError as exc:
+            if exc.status != 401 or not endpoint.auth:
+                raise
+            log.info("%s answered 401: logging in again once", role)
+            self.login()
+            return self._exchange(endpoint, params or {})
+
+    def login(self) -> Login:
+        """Log in with the configured credentials; the token is kept for later calls."""
+        credentials = self.environment.credentials
+        if credentials is None:
+            raise ConfigError("no credentials are configured for this environment",
+                              path=self.environment.config_path,
+                              key=f"environments.{self.environment.name}.credentials")
+        warnings: list = []
+        password = credentials.password(warnings)
+        for warning in warnings:
+            log.warning("%s", warning)
+        self.redactor.add(password.reveal())
+        sent = password.reveal()
+        if self.environment.profile.auth.password_encoding == "base64":
+            sent = base64.b64encode(sent.encode("utf-8")).decode("ascii")
+            self.redactor.add(sent)
+        endpoint = self.environment.profile.endpoint("login")
+        params = {"username": credentials.username, "password": sent}
+        try:
+            answer = self._exchange(endpoint, params)
+        except ApiStatusError as exc:
+            if exc.status in (401, 403):
+                raise AuthenticationRejected(
+                    f"login as {credentials.username} rejected (HTTP {exc.status}"
+                    + (f": {exc.api_message}" if exc.api_message else "") + ")",
+                    url=exc.url, status=exc.status, elapsed=exc.elapsed) from None
+            raise
+        self.logins += 1
+        token = _token_from(answer)
+        self.redactor.add(token)
+        self._token = Secret(token)
+        lifetime = answer.field("expires_in", "number", required=False)
+        if lifetime is None:
+            lifetime = jwt_lifetime(token)
+        return Login(token=self._token, lifetime=lifetime, elapsed=answer.elapsed, answer=answer)
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
+    # --- the exchange --------------------------------------------------------------------------
+
+    def _session_for_run(self) -> "requests.Session":
+        if self._session is None:
+            import requests
+
+            session = requests.Session()
+            env = self.environment
+            session.headers.update({"User-Agent": f"iaso-probes/{__version__}",
+                                    "Accept": "application/json"})
+            if env.proxy == NO_PROXY:
+                session.trust_env = False
+            elif env.proxy != PROXY_FROM_ENVIRONMENT:
+                session.trust_env = False
+                session.proxies = {"http": env.proxy, "https": env.proxy}
+            if env.tls.verify:
+                session.verify = env.tls.ca_bundle or True
+            else:
+                import urllib3
+
+                urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+                log.warning("TLS verification is switched off for %s", env.name)
+                session.verify = False
+            if env.tls.client_cert:
+                session.cert = ((env.tls.client_cert, env.tls.client_key) if env.tls.client_key
+                                else env.tls.client_cert)
+            self._session = session
+        return self._session
+
+    def _exchange(self, endpoint: Endpoint, params: Mapping[str, Any]) -> Answer:
+        env = self.environment
+        url = env.base_url + endpoint.render_path(params)
+        method = endpoint.method
+        body = endpoint.render_body(params) if endpoint.body is not None else None
+        headers = {}
+        if endpoint.auth and self._token is not None:
+            headers[env.profile.auth.header] = env.profile.auth.header_value(self._token.reveal())
+        self._session_for_run()
+        started = time.monotonic()
+        origin = _origin(url)
+        for _hop in range(MAX_REDIRECTS + 1):
+            status, raw, response_headers = self._send(method, url, body, headers, started)
+            if status not in _REDIRECT_STATUSES:
+                break
+            target = urljoin(url, response_headers.get("Location", ""))
+            if _origin(target) != origin:
+                raise RedirectRefused(
+                    f"{_short(url)} redirected to {_short(target)}, another origin: not followed",
+                    url=url, status=status, elapsed=time.monotonic() - started)
+            log.info("%s %s -> %s, following to %s", method, url, status, target)
+            if status in (301, 302, 303) and method != "GET":
+                method, body = "GET", None
+            url = target
+        else:
+            raise RedirectRefused(f"more than {MAX_REDIRECTS} redirects from {_short(url)}",
+                                  url=url, status=status, elapsed=time.monotonic() - started)
+        elapsed = time.monotonic() - started
+        log.info("%s %s -> %s in %.3f s, %d bytes", method, url, status, elapsed, len(raw))
+        if status >= 400:
+            api_message = _error_text(raw)
+            reason = f"HTTP {status}" + (f": {api_message}" if api_message else "")
+            raise ApiStatusError(f"{_short(url)} answered {reason}", api_message=api_message,
+                                 url=url, status=status, elapsed=elapsed)
+        if not 200 <= status < 300:
+            raise ApiStatusError(f"{_short(url)} answered HTTP {status}, expected 2xx", url=url,
+                                 status=status, elapsed=elapsed)
+        document = parse_json(raw, url=url, status=status, elapsed=elapsed)
+        return Answer(endpoint=endpoint, url=url, status=status, elapsed=elapsed, size=len(raw),
+                      document=document)
+
+    def _send(self, method: str, url: str, body: Any, headers: Mapping[str, str],
+              started: float) -> Tuple[int, bytes, Mapping[str, str]]:
+        import requests
+
+        session = self._session_for_run()
+        remaining = self.deadline.remaining()
+        if remaining <= 0:
+            raise ApiTimeout(f"no time left to call {_short(url)} within the probe deadline",
+                             url=url, elapsed=time.monotonic() - started)
+        timeouts = self.environment.timeouts
+        timeout = (min(timeouts.connect, remaining), min(timeouts.read, remaining))
+        response = None
+        self.requests_sent += 1
+        try:
+            response = session.request(method, url, json=body, headers=headers, timeout=timeout,
+                                       allow_redirects=False, stream=True)
+            raw = self._read_bounded(response, url, started)
+            return response.status_code, raw, response.headers
+        except ProbeInterrupted as exc:
+            raise ApiTimeout(f"no complete answer from {_short(url)} within "
+                             f"{time.monotonic() - started:.1f} s ({exc.message})", url=url,
+                             elapsed=time.monotonic() - started) from None
+        except requests.exceptions.SSLError as exc:
+            raise TlsError(f"TLS failure with {_short(url)}: {_tls_reason(exc)}", url=url,
+                           elapsed=time.monotonic() - started) from None
+        except (requests.exceptions.ConnectTimeout, requests.exceptions.ReadTimeout):
+            raise ApiTimeout(f"no answer from {_short(url)} within {timeout[1]:.1f} s", url=url,
+                             elapsed=time.monotonic() - started) from None
+        except requests.exceptions.ConnectionError as exc:
+            if response is not None:
+                raise TransportError(f"the answer from {_short(url)} was cut short", url=url,
+                                     elapsed=time.monotonic() - started) from None
+            raise ConnectError(f"cannot connect to {_short(url)}: {_connect_reason(exc)}",
+                               url=url, elapsed=time.monotonic() - started) from None
+        except (requests.exceptions.ChunkedEncodingError,
+                requests.exceptions.ContentDecodingError):
+            raise TransportError(f"the answer from {_short(url)} was cut short or badly encoded",
+                                 url=url, elapsed=time.monotonic() - started) from None
+        except requests.exceptions.InvalidURL:
+            raise ConfigError(f"invalid URL {url!r}", path=self.environment.config_path) from None
+        except (OSError, requests.exceptions.RequestException) as exc:
+            if isinstance(exc, ServiceError):
+                raise
+            raise TransportError(f"exchange with {_short(url)} failed: {type(exc).__name__}",
+                                 url=url, elapsed=time.monotonic() - started) from None
+        finally:
+            if response is not None:
+                response.close()
+
+    def _read_bounded(self, response: "requests.Response", url: str, started: float) -> bytes:
+        limit = self.environment.max_body_bytes
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise BodyTooLarge(f"the answer from {_short(url)} announces {int(declared)} bytes, "
+                               f"over the {limit}-byte bound", url=url,
+                               status=response.status_code, elapsed=time.monotonic() - started)
+        chunks = []
+        size = 0
+        for chunk in response.iter_content(chunk_size=65536):
+            size += len(chunk)
+            if size > limit:
+                raise BodyTooLarge(f"the answer from {_short(url)} exceeds the {limit}-byte bound",
+                                   url=url, status=response.status_code,
+                                   elapsed=time.monotonic() - started)
+            chunks.append(chunk)
+            self.deadline.check()
+        return b"".join(chunks)
+
+
+def parse_json(raw: bytes, *, url: str, status: int, elapsed: float) -> Dict[str, Any]:
+    """The body as a JSON object; anything else is a ``NotJson`` or ``WrongType``."""
+    if not raw.strip():
+        raise NotJson(f"{_short(url)} answered HTTP {status} with an empty body", url=url,
+                      status=status, elapsed=elapsed)
+    try:
+        document = json.loads(raw.decode("utf-8-sig"), parse_constant=_reject_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        kind = "HTML" if raw.lstrip()[:1] == b"<" else "not valid JSON"
+        raise NotJson(f"{_short(url)} answered HTTP {status} with a body that is {kind}", url=url,
+                      status=status, elapsed=elapsed) from None
+    if not isinstance(document, dict):
+        raise WrongType(f"{_short(url)} answered a JSON {type(document).__name__}, "
+                        "expected an object", field="(body)", url=url, elapsed=elapsed)
+    return document
+
+
+def jwt_lifetime(token: str, now: Optional[float] = None) -> Optional[float]:
+    """Seconds until a JWT's ``exp``, read without verification; None if not a JWT."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        padded = parts[1] + "=" * (-len(parts[1]) % 4)
+        claims = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+    except (ValueError, UnicodeError):
+        return None
+    exp = claims.get("exp") if isinstance(claims, dict) else None
+    if isinstance(exp, bool) or not isinstance(exp, (int, float)):
+        return None
+    return float(exp) - (time.time() if now is None else now)
+
+
+def _token_from(answer: Answer) -> str:
+    try:
+        token = answer.field("token", "str")
+    except ServiceError:
+        raise AuthenticationRejected(
+            f"login answered HTTP {answer.status} without a token (field "
+            f"{answer.endpoint.field_path('token')!r})", url=answer.url, status=answer.status,
+            elapsed=answer.elapsed) from None
+    if not token.strip():
+        raise AuthenticationRejected("login answered an empty token", url=answer.url,
+                                     status=answer.status, elapsed=answer.elapsed)
+    return token
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _error_text(raw: bytes) -> Optional[str]:
+    """The API's own error message, if the body carries one in a usual place."""
+    if not raw.strip():
+        return None
+    try:
+        document = json.loads(raw.decode("utf-8-sig"), parse_constant=_reject_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        if raw.lstrip()[:1] == b"<":
+            return "HTML page"
+        text = raw.decode("utf-8", "replace").strip().splitlines()[0]
+        return text[:ERROR_TEXT_LIMIT]
+    if isinstance(document, dict):
+        for key in ("message", "error", "errorMessage", "detail", "errLogMessage"):
+            value = document.get(key)
+            if isinstance(value, str) and value.strip():
+                return value.strip()[:ERROR_TEXT_LIMIT]
+    if isinstance(document, str) and document.strip():
+        return document.strip()[:ERROR_TEXT_LIMIT]
+    return None
+
+
+def _origin(url: str) -> Tuple[str, str, Optional[int]]:
+    parts = urlsplit(url)
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    return parts.scheme, (parts.hostname or "").lower(), port
+
+
+def _short(url: str) -> str:
+    """The URL without query string, for messages."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}{parts.path}"
+
+
+def _tls_reason(exc: BaseException) -> str:
+    text = str(exc)
+    for marker, reason in (("CERTIFICATE_VERIFY_FAILED", "certificate not trusted"),
+                           ("certificate has expired", "certificate expired"),
+                           ("Hostname mismatch", "certificate does not match the host name"),
+                           ("doesn't match", "certificate does not match the host name"),
+                           ("WRONG_VERSION_NUMBER", "server does not speak TLS"),
+                           ("self-signed", "self-signed certificate")):
+        if marker in text:
+            detail = ""
+            if "verify failed:" in text:
+                detail = text.split("verify failed:", 1)[1].split("(")[0].strip(" )'\"")
+            return f"{reason} ({detail})" if detail and detail not in reason else reason
+    return "handshake failed"
+
+
+def _connect_reason(exc: BaseException) -> str:
+    text = str(exc)
+    if "NameResolution" in text or "Name or service not known" in text or \
+            "Temporary failure in name resolution" in text or "nodename nor servname" in text:
+        return "host name does not resolve"
+    if "Connection refused" in text:
+        return "connection refused"
+    if "No route to host" in text:
+        return "no route to host"
+    if "Network is unreachable" in text:
+        return "network unreachable"
+    if "RemoteDisconnected" in text or "Connection aborted" in text:
+        return "connection closed without an answer"
+    if "Connection reset" in text:
+        return "connection reset"
+    return "connection failed"

@@ -1,0 +1,73 @@
+"""The probe's own deadline, so that it always ends itself, with its output, inside -t.
+
+A Nagios core kills a plugin that outlives ``service_check_timeout`` and throws its output away;
+Icinga 2 sends SIGTERM first. Per-request socket timeouts alone cannot promise an end time (a
+server dripping one byte a second never trips a read timeout), so the deadline is also armed as
+an interval timer whose signal interrupts whatever is blocking. SIGTERM is turned into the same
+exception, so either way the probe still prints a state and a reason.
+"""
+from __future__ import annotations
+
+import signal
+import time
+from types import FrameType
+from typing import Any, Optional
+
+from .errors import ProbeInterrupted
+
+
+class DeadlineReached(ProbeInterrupted):
+    """The probe's time budget is spent."""
+
+
+class Terminated(ProbeInterrupted):
+    """The core asked the probe to stop (SIGTERM)."""
+
+
+def reserve_for(timeout: float) -> float:
+    """Seconds kept back from -t to report and exit: a tenth, between 0.2 and 1 s."""
+    return min(1.0, max(0.2, timeout * 0.1))
+
+
+class Deadline:
+    """A point in monotonic time; ``remaining()`` caps every wait the probe makes."""
+
+    def __init__(self, timeout: float, started: Optional[float] = None) -> None:
+        self.timeout = timeout
+        self.started = time.monotonic() if started is None else started
+        self.budget = max(0.05, timeout - reserve_for(timeout))
+        self.at = self.started + self.budget
+        self._previous: Any = None
+
+    def remaining(self) -> float:
+        return max(0.0, self.at - time.monotonic())
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def check(self) -> None:
+        if time.monotonic() >= self.at:
+            raise DeadlineReached(f"probe deadline of {self.budget:.1f} s reached",
+                                  elapsed=self.elapsed())
+
+    def arm(self) -> None:
+        """Raise ``DeadlineReached`` in the main thread when time is up, ``Terminated`` on SIGTERM."""
+        self._previous = (signal.signal(signal.SIGALRM, self._on_alarm),
+                          signal.signal(signal.SIGTERM, self._on_term))
+        signal.setitimer(signal.ITIMER_REAL, max(0.001, self.remaining()))
+
+    def disarm(self) -> None:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        if self._previous is not None:
+            signal.signal(signal.SIGALRM, self._previous[0])
+            signal.signal(signal.SIGTERM, self._previous[1])
+            self._previous = None
+
+    def _on_alarm(self, signum: int, frame: Optional[FrameType]) -> None:
+        raise DeadlineReached(f"probe deadline of {self.budget:.1f} s reached",
+                              elapsed=self.elapsed())
+
+    def _on_term(self, signum: int, frame: Optional[FrameType]) -> None:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        raise Terminated(f"stopped by SIGTERM after {self.elapsed():.1f} s",
+                         elapsed=self.elapsed())

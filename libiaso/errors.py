@@ -1,0 +1,121 @@
+"""The exception tree of iaso-probes.
+
+Every failure a probe can meet is one of these classes. The class says who is at fault, and
+therefore which Nagios state it earns (see ``libiaso.states``): our own usage or configuration
+(UNKNOWN) or the supervised API (CRITICAL). Each exception carries the facts of the failure as
+attributes so that probes, logs and tests never have to parse messages. Messages never contain
+a secret: they are built from URLs, statuses and field names only.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+
+class IasoError(Exception):
+    """Base of every error raised on purpose by libiaso."""
+
+    def __init__(self, message: str, *, url: Optional[str] = None,
+                 status: Optional[int] = None, elapsed: Optional[float] = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.url = url
+        self.status = status
+        self.elapsed = elapsed
+
+
+# --- our side: UNKNOWN -------------------------------------------------------------------------
+
+class ProbeUsageError(IasoError):
+    """Bad command line: unknown option, malformed range, impossible value."""
+
+
+class ConfigError(IasoError):
+    """The configuration file is missing, unreadable, not YAML or not valid."""
+
+    def __init__(self, message: str, *, path: Optional[str] = None,
+                 key: Optional[str] = None) -> None:
+        where = ""
+        if path:
+            where = path + (f": {key}" if key else "") + ": "
+        elif key:
+            where = f"{key}: "
+        super().__init__(where + message)
+        self.path = path
+        self.key = key
+
+
+class SecretError(ConfigError):
+    """The password file or variable is missing, unreadable or empty."""
+
+
+class ProbeInterrupted(IasoError):
+    """The probe's own deadline or a signal stopped it outside any API call."""
+
+
+# --- the service's side: CRITICAL (or WARNING by threshold) --------------------------------------
+
+class ServiceError(IasoError):
+    """The supervised API did not do what the contract says."""
+
+
+class TransportError(ServiceError):
+    """No usable HTTP exchange took place."""
+
+
+class ConnectError(TransportError):
+    """The connection could not be made: refused, unreachable, name not resolved."""
+
+
+class TlsError(TransportError):
+    """The TLS handshake failed: untrusted or wrong-host certificate, protocol error."""
+
+
+class ApiTimeout(TransportError):
+    """No complete answer came within the time allowed."""
+
+
+class RedirectRefused(TransportError):
+    """The API redirected to another origin, where credentials must not follow."""
+
+
+class ApiStatusError(ServiceError):
+    """The API answered with an HTTP error status; ``api_message`` is its own error text."""
+
+    def __init__(self, message: str, *, api_message: Optional[str] = None,
+                 url: Optional[str] = None, status: Optional[int] = None,
+                 elapsed: Optional[float] = None) -> None:
+        super().__init__(message, url=url, status=status, elapsed=elapsed)
+        self.api_message = api_message
+
+
+class PayloadError(ServiceError):
+    """The answer's body is not what the contract describes."""
+
+
+class BodyTooLarge(PayloadError):
+    """The body exceeded the configured size bound and was not read further."""
+
+
+class NotJson(PayloadError):
+    """The body is not valid JSON (HTML maintenance page, truncated body, binary)."""
+
+
+class FieldError(PayloadError):
+    """A field the profile names is unusable; ``field`` is its dotted path."""
+
+    def __init__(self, message: str, *, field: str, url: Optional[str] = None,
+                 status: Optional[int] = None, elapsed: Optional[float] = None) -> None:
+        super().__init__(message, url=url, status=status, elapsed=elapsed)
+        self.field = field
+
+
+class MissingField(FieldError):
+    """A field the profile names is absent from the answer."""
+
+
+class WrongType(FieldError):
+    """A field is present but of the wrong JSON type or value."""
+
+
+class AuthenticationRejected(ServiceError):
+    """The login was refused, or succeeded without giving a token."""

@@ -1,0 +1,252 @@
+"""The API profile: where each endpoint lives and where each answer field sits.
+
+The real IASO's paths and field names are not public, so nothing about them is hard-coded in a
+probe: probes ask for an endpoint by its role (``life``, ``login``, ``job_status``...) and for a
+field by its logical name (``status_code``, ``token``...). ``DEFAULT_PROFILE`` is our documented
+contract (docs/api-contract.md, docs/openapi.yaml); a deployment overrides any part of it in the
+configuration file.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Dict, Mapping, Optional, Tuple
+
+from .errors import ConfigError, MissingField, WrongType
+from .schema import Node
+
+DEFAULT_PROFILE: Dict[str, Any] = {
+    "auth": {
+        "header": "Authorization",
+        "prefix": "Bearer ",
+        "password_encoding": "plain",
+    },
+    "healthy_values": ["healthy"],
+    "endpoints": {
+        "life": {
+            "method": "GET", "path": "/life", "auth": False,
+            "fields": {"status_code": "statusCode"},
+        },
+        "health": {
+            "method": "GET", "path": "/health", "auth": False,
+            "fields": {"overall": "status", "components": "components",
+                       "component_name": "name", "component_status": "status",
+                       "component_message": "message"},
+        },
+        "login": {
+            "method": "POST", "path": "/login", "auth": False,
+            "body": {"username": "{username}", "password": "{password}"},
+            "fields": {"token": "token", "expires_in": "expiresIn"},
+        },
+        "backup": {
+            "method": "POST", "path": "/backups", "auth": True,
+            "body": {"hostname": "{hostname}", "backupLevel": "{level}"},
+            "fields": {"started": "started", "job_id": "jobId"},
+        },
+        "job_status": {
+            "method": "POST", "path": "/jobs/status", "auth": True,
+            "body": {"jobId": "{job_id}", "hostname": "{hostname}"},
+            "fields": {"job_id": "jobId", "hostname": "hostname", "status": "status",
+                       "percent": "percentComplete", "elapsed": "elapsedSeconds",
+                       "phase": "phase", "pending_reason": "pendingReason",
+                       "failure_reason": "failureReason"},
+        },
+        "restore": {
+            "method": "POST", "path": "/restores", "auth": True,
+            "body": {"hostname": "{hostname}", "fileName": "{file_name}",
+                     "path": "{source_path}", "destination": "{destination}"},
+            "fields": {"started": "started", "job_id": "jobId"},
+        },
+    },
+}
+
+METHODS = ("GET", "POST", "PUT")
+_PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
+_WHOLE_PLACEHOLDER = re.compile(r"^\{([a-z_][a-z0-9_]*)\}$")
+
+
+@dataclass(frozen=True)
+class AuthScheme:
+    """How the token travels and how the password is encoded at login."""
+
+    header: str
+    prefix: str
+    password_encoding: str
+
+    def header_value(self, token: str) -> str:
+        return f"{self.prefix}{token}"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One API call: method, path template, body template and field locations."""
+
+    role: str
+    method: str
+    path: str
+    auth: bool
+    body: Any
+    fields: Mapping[str, str]
+
+    def parameters(self) -> Tuple[str, ...]:
+        names = set(_PLACEHOLDER.findall(self.path))
+        names.update(_template_names(self.body))
+        return tuple(sorted(names))
+
+    def render_path(self, params: Mapping[str, Any]) -> str:
+        from urllib.parse import quote
+
+        return _PLACEHOLDER.sub(lambda m: quote(str(params[m.group(1)]), safe=""), self.path)
+
+    def render_body(self, params: Mapping[str, Any]) -> Any:
+        return _render(self.body, params)
+
+    def field_path(self, name: str) -> str:
+        return self.fields.get(name, name)
+
+
+@dataclass(frozen=True)
+class ApiProfile:
+    """Every endpoint by role, the auth scheme and the words meaning healthy."""
+
+    endpoints: Mapping[str, Endpoint]
+    auth: AuthScheme
+    healthy_values: Tuple[str, ...]
+
+    def endpoint(self, role: str) -> Endpoint:
+        return self.endpoints[role]
+
+
+def parse_profile(node: Node) -> ApiProfile:
+    """Validate the (already merged) profile mapping into an ``ApiProfile``."""
+    auth_node = node.node("auth")
+    auth = AuthScheme(
+        header=auth_node.text("header"),
+        prefix=auth_node.raw("prefix", ""),
+        password_encoding=auth_node.text("password_encoding", choices=("plain", "base64")),
+    )
+    if not isinstance(auth.prefix, str):
+        raise auth_node.error("expected a text (may be empty)", "prefix")
+    auth_node.finish()
+    healthy = node.text_list("healthy_values")
+    endpoints_node = node.node("endpoints")
+    endpoints: Dict[str, Endpoint] = {}
+    for role, _ in list(endpoints_node.items()):
+        endpoints[role] = _parse_endpoint(endpoints_node.node(role), role)
+    endpoints_node.finish()
+    node.finish()
+    return ApiProfile(endpoints=endpoints, auth=auth, healthy_values=healthy)
+
+
+def _parse_endpoint(node: Node, role: str) -> Endpoint:
+    method = node.text("method", choices=METHODS)
+    path = node.text("path")
+    if not path.startswith("/"):
+        raise node.error(f"expected a path starting with '/', got {path!r}", "path")
+    fields_node = node.node("fields", {})
+    fields: Dict[str, str] = {}
+    for name, value in fields_node.items():
+        if not isinstance(value, str) or not value:
+            raise fields_node.error("expected a dotted path such as data.status", name)
+        fields[name] = value
+    endpoint = Endpoint(role=role, method=method, path=path, auth=node.flag("auth", False),
+                        body=node.raw("body", None), fields=fields)
+    node.finish()
+    return endpoint
+
+
+def require_parameters(endpoint: Endpoint, available: Tuple[str, ...], where: str) -> None:
+    """Fail early, as a configuration error, if a template names an unknown parameter."""
+    unknown = [p for p in endpoint.parameters() if p not in available]
+    if unknown:
+        raise ConfigError(f"endpoint {endpoint.role!r} uses unknown parameter(s) "
+                          f"{', '.join(unknown)}; known: {', '.join(available)}", path=where,
+                          key=f"profile.endpoints.{endpoint.role}")
+
+
+def _template_names(template: Any) -> set:
+    if isinstance(template, str):
+        return set(_PLACEHOLDER.findall(template))
+    if isinstance(template, dict):
+        return set().union(*(_template_names(v) for v in template.values())) if template else set()
+    if isinstance(template, list):
+        return set().union(*(_template_names(v) for v in template)) if template else set()
+    return set()
+
+
+def _render(template: Any, params: Mapping[str, Any]) -> Any:
+    if isinstance(template, str):
+        whole = _WHOLE_PLACEHOLDER.match(template)
+        if whole:
+            return params[whole.group(1)]
+        return _PLACEHOLDER.sub(lambda m: str(params[m.group(1)]), template)
+    if isinstance(template, dict):
+        return {k: _render(v, params) for k, v in template.items()}
+    if isinstance(template, list):
+        return [_render(v, params) for v in template]
+    return template
+
+
+# --- reading answers ---------------------------------------------------------------------------
+
+_ABSENT = object()
+
+
+def lookup(document: Any, dotted: str) -> Any:
+    """The value at ``dotted`` (``a.b.0.c``) in a JSON document, or ``_ABSENT``."""
+    current = document
+    for part in dotted.split("."):
+        if isinstance(current, dict):
+            if part not in current:
+                return _ABSENT
+            current = current[part]
+        elif isinstance(current, list) and part.isdigit() and int(part) < len(current):
+            current = current[int(part)]
+        else:
+            return _ABSENT
+    return current
+
+
+_KINDS: Dict[str, Tuple[Tuple[type, ...], str]] = {
+    "int": ((int,), "a whole number"),
+    "number": ((int, float), "a number"),
+    "str": ((str,), "a text"),
+    "bool": ((bool,), "true or false"),
+    "list": ((list,), "a list"),
+    "object": ((dict,), "an object"),
+    "id": ((int, str), "an identifier"),
+    "components": ((list, dict), "a list or an object"),
+}
+
+
+def field(document: Any, dotted: str, kind: str, *, required: bool = True,
+          url: Optional[str] = None, elapsed: Optional[float] = None) -> Any:
+    """The typed value at ``dotted``; ``MissingField``/``WrongType`` name the field, not its value."""
+    value = lookup(document, dotted)
+    if value is _ABSENT or (value is None and not required):
+        if required:
+            raise MissingField(f"the answer has no field {dotted!r}", field=dotted, url=url,
+                               elapsed=elapsed)
+        return None
+    types, label = _KINDS[kind]
+    wrong = not isinstance(value, types) or (isinstance(value, bool) and bool not in types)
+    if not wrong and kind in ("number", "int") and value != value:
+        wrong = True
+    if wrong:
+        raise WrongType(f"field {dotted!r} should be {label}, got {_json_kind(value)}",
+                        field=dotted, url=url, elapsed=elapsed)
+    return value
+
+
+def _json_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a text"
+    if isinstance(value, list):
+        return "a list"
+    return "an object"

@@ -1,0 +1,258 @@
+"""The probe runner shared by every check_iaso_* program.
+
+It owns what every probe must do the same way: the common options (-C, -E, -t, -w, -c, -v,
+-V, -h), usage errors reported as UNKNOWN on stdout (click runs in non-standalone mode: its own
+exit 2 on stderr would read as CRITICAL to a core), the deadline inside -t and SIGTERM, the
+exception → state mapping, log capture into long output, and sanitised, bounded output.
+"""
+from __future__ import annotations
+
+import logging
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+from typing import IO, Any, Callable, List, Optional, Sequence
+
+import click
+import nagiosplugin
+
+from . import __version__
+from .config import Environment, default_path, load_config
+from .deadline import Deadline
+from .errors import IasoError
+from .output import STATE_NAMES, render
+from .redaction import Redactor
+from .states import state_for
+
+DEFAULT_TIMEOUT = 10.0
+UNKNOWN = 3
+
+Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+
+class NagiosRange(click.ParamType):
+    """A threshold in Nagios range syntax (10, 10:, ~:10, 10:20, @10:20)."""
+
+    name = "RANGE"
+
+    def convert(self, value: Any, param: Optional[click.Parameter],
+                ctx: Optional[click.Context]) -> nagiosplugin.Range:
+        if isinstance(value, nagiosplugin.Range):
+            return value
+        try:
+            return nagiosplugin.Range(str(value))
+        except ValueError as exc:
+            self.fail(f"{value!r} is not a Nagios range ({exc.args[0] if exc.args else exc})",
+                      param, ctx)
+
+
+@dataclass(frozen=True)
+class CommonOptions:
+    config_path: str
+    env_name: Optional[str]
+    timeout: float
+    warning: Optional[nagiosplugin.Range]
+    critical: Optional[nagiosplugin.Range]
+    verbosity: int
+
+
+class ProbeRun:
+    """What a probe's body works with: options, environment, deadline and a client."""
+
+    def __init__(self, options: CommonOptions, environment: Environment, deadline: Deadline,
+                 redactor: Redactor) -> None:
+        self.options = options
+        self.environment = environment
+        self.deadline = deadline
+        self.redactor = redactor
+        self._client: Any = None
+
+    @property
+    def client(self) -> Any:
+        """The run's one ``IasoClient`` (created on first use: life needs no login)."""
+        if self._client is None:
+            from .client import IasoClient
+
+            self._client = IasoClient(self.environment, self.deadline, self.redactor)
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+
+    def time_context(self, name: str, words: str = "response time") -> nagiosplugin.ScalarContext:
+        """A context judging seconds against -w/-c."""
+        return nagiosplugin.ScalarContext(name, self.options.warning, self.options.critical,
+                                          fmt_metric=words + " {value:.3f} s")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a run printed and the exit code it chose."""
+
+    code: int
+    output: str
+
+    @property
+    def state(self) -> str:
+        return STATE_NAMES[self.code]
+
+    @property
+    def first_line(self) -> str:
+        return self.output.split("\n", 1)[0]
+
+
+class _Capture(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: List[str] = []
+        self.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.lines.append(self.format(record))
+        except Exception:  # noqa: BLE001 - a log line must never break a probe
+            self.lines.append(f"{record.levelname} (unprintable log record)")
+
+
+class Probe:
+    """One check_iaso_* program: a title, its own options and a function building the Check."""
+
+    def __init__(self, title: str, program: str, build: Callable[..., nagiosplugin.Check],
+                 options: Sequence[Decorator] = (), help_text: str = "",
+                 thresholds: str = "response time in seconds") -> None:
+        self.title = title
+        self.program = program
+        self.build = build
+        self.options = options
+        self.help_text = help_text
+        self.thresholds = thresholds
+
+    def main(self) -> None:
+        """Console-script entry point."""
+        outcome = self.run(sys.argv[1:], stdout=sys.stdout)
+        sys.exit(outcome.code)
+
+    def run(self, argv: Sequence[str], stdout: Optional[IO[str]] = None) -> Outcome:
+        """Run the probe in this process; the output is written to ``stdout`` when given."""
+        started = time.monotonic()
+        redactor = Redactor()
+        capture = _Capture()
+        watched = [logging.getLogger(name) for name in ("iaso", "nagiosplugin", "urllib3")]
+        saved = [(lg.level, lg.propagate) for lg in watched]
+        for lg in watched:
+            lg.addHandler(capture)
+            lg.propagate = False
+        try:
+            outcome = self._run(list(argv), started, redactor, capture)
+        finally:
+            for lg, (level, propagate) in zip(watched, saved):
+                lg.removeHandler(capture)
+                lg.setLevel(level)
+                lg.propagate = propagate
+        if stdout is not None:
+            stdout.write(outcome.output)
+            stdout.flush()
+        return outcome
+
+    def _run(self, argv: List[str], started: float, redactor: Redactor,
+             capture: _Capture) -> Outcome:
+        parsed = self._parse(argv)
+        if isinstance(parsed, Outcome):
+            return parsed
+        options, extra = parsed
+        level = {0: logging.WARNING, 1: logging.INFO}.get(options.verbosity, logging.DEBUG)
+        for name in ("iaso", "nagiosplugin"):
+            logging.getLogger(name).setLevel(level)
+        logging.getLogger("urllib3").setLevel(max(level, logging.INFO))
+        deadline = Deadline(options.timeout, started=started)
+        env_name = options.env_name
+        run: Optional[ProbeRun] = None
+        deadline.arm()
+        try:
+            try:
+                config = load_config(options.config_path)
+                environment = config.environment(options.env_name)
+                env_name = environment.name
+                run = ProbeRun(options, environment, deadline, redactor)
+                check = self.build(run, **extra)
+                check()
+            finally:
+                deadline.disarm()
+                if run is not None:
+                    run.close()
+        except IasoError as exc:
+            code = int(state_for(exc))
+            summary = f"{env_name}: {exc.message}" if env_name else exc.message
+            return self._finish(code, summary, (), [], options, redactor, capture)
+        except Exception as exc:  # noqa: BLE001 - a bug must still give one clean UNKNOWN line
+            summary = f"internal error: {type(exc).__name__}: {exc}"
+            details = traceback.format_exc().splitlines() if options.verbosity >= 3 else []
+            return self._finish(UNKNOWN, summary, (), details, options, redactor, capture)
+        return self._finish(int(check.state), check.summary_str, check.perfdata,
+                            _lines(check.verbose_str), options, redactor, capture)
+
+    def _finish(self, code: int, summary: str, perfdata: Sequence[str], long_lines: List[str],
+                options: Optional[CommonOptions], redactor: Redactor,
+                capture: Optional[_Capture]) -> Outcome:
+        lines = list(long_lines)
+        if options is not None and options.verbosity > 0 and capture is not None:
+            lines.extend(capture.lines)
+        return Outcome(code, render(self.title, code, summary, perfdata, lines, redactor))
+
+    def _parse(self, argv: List[str]) -> Any:
+        """(CommonOptions, extra options), or the Outcome of --help, -V or a usage error."""
+        command = self.command()
+        try:
+            result = command.main(args=argv, prog_name=self.program, standalone_mode=False)
+        except click.ClickException as exc:
+            return self._finish(UNKNOWN, f"usage: {exc.format_message()} (see --help)", (), [],
+                                None, Redactor(), None)
+        except click.exceptions.Abort:
+            return self._finish(UNKNOWN, "usage: aborted", (), [], None, Redactor(), None)
+        if not isinstance(result, tuple):
+            return Outcome(UNKNOWN, "")
+        return result
+
+    def command(self) -> click.Command:
+        def callback(config: str, env: Optional[str], timeout: float,
+                     warning: Optional[nagiosplugin.Range], critical: Optional[nagiosplugin.Range],
+                     verbose: int, **extra: Any) -> Any:
+            options = CommonOptions(config_path=config, env_name=env, timeout=timeout,
+                                    warning=warning, critical=critical, verbosity=verbose)
+            return options, extra
+
+        for decorate in reversed(self.options):
+            callback = decorate(callback)
+        common: List[Decorator] = [
+            click.option("-C", "--config", default=default_path, show_default=False,
+                         metavar="FILE",
+                         help="Configuration file (default: $IASO_PROBES_CONFIG or "
+                              "/etc/iaso-probes/iaso.yaml)."),
+            click.option("-E", "--env", metavar="NAME",
+                         help="Environment to check, as named in the configuration file."),
+            click.option("-t", "--timeout", type=click.FloatRange(min=0.5, max=3600),
+                         default=DEFAULT_TIMEOUT, show_default=True, metavar="SECONDS",
+                         help="The probe ends itself, with its output, within this time."),
+            click.option("-w", "--warning", type=NagiosRange(), default=None,
+                         help=f"WARNING range for the {self.thresholds}."),
+            click.option("-c", "--critical", type=NagiosRange(), default=None,
+                         help=f"CRITICAL range for the {self.thresholds}."),
+            click.option("-v", "--verbose", count=True,
+                         help="More detail in long output (-v requests, -vv debug, "
+                              "-vvv tracebacks)."),
+            click.version_option(__version__, "-V", "--version",
+                                 message=f"{self.program} (iaso-probes) %(version)s"),
+        ]
+        for decorate in reversed(common):
+            callback = decorate(callback)
+        return click.command(self.program, help=self.help_text,
+                             context_settings={"max_content_width": 100,
+                                               "help_option_names": ["-h", "--help"]})(callback)
+
+
+def _lines(text: Any) -> List[str]:
+    if isinstance(text, (list, tuple)):
+        return [str(line) for line in text]
+    return str(text).splitlines() if text else []

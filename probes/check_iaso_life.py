@@ -1,0 +1,63 @@
+"""check_iaso_life: is the IASO API alive?
+
+GET the life endpoint; the HTTP status and the body's statusCode must both be 200.
+"""
+from __future__ import annotations
+
+from typing import Iterable, Iterator
+
+import nagiosplugin
+
+from libiaso.errors import ServiceError, WrongType
+from libiaso.measurement import ApiResource, FailureContext, IasoSummary, measured
+from libiaso.runner import Probe, ProbeRun
+
+# --- acquisition -------------------------------------------------------------------------------
+
+
+class Life(ApiResource):
+    def __init__(self, run: ProbeRun) -> None:
+        self.run = run
+
+    def measure(self) -> Iterator[nagiosplugin.Metric]:
+        answer = self.run.client.call("life")
+        yield nagiosplugin.Metric("time", round(answer.elapsed, 6), "s", min=0,
+                                  max=self.run.options.timeout, context="time")
+        yield nagiosplugin.Metric("size", answer.size, "B", min=0, context="size")
+        status_code = answer.field("status_code", "int")
+        if status_code != 200:
+            raise WrongType(f"{answer.url} answered statusCode {status_code}, expected 200",
+                            field=answer.endpoint.field_path("status_code"), url=answer.url,
+                            status=answer.status, elapsed=answer.elapsed)
+
+    def metrics_on_failure(self, exc: ServiceError) -> Iterable[nagiosplugin.Metric]:
+        if exc.elapsed is not None:
+            yield nagiosplugin.Metric("time", round(exc.elapsed, 6), "s", min=0,
+                                      max=self.run.options.timeout, context="time")
+
+
+# --- evaluation and presentation ---------------------------------------------------------------
+
+
+class LifeSummary(IasoSummary):
+    def ok_text(self, results: nagiosplugin.Results) -> str:
+        return f"answered in {measured(results, 'time'):.3f} s"
+
+
+def build(run: ProbeRun) -> nagiosplugin.Check:
+    return nagiosplugin.Check(
+        Life(run),
+        run.time_context("time"),
+        nagiosplugin.ScalarContext("size"),
+        FailureContext(),
+        LifeSummary(run.environment.name),
+    )
+
+
+probe = Probe("IASO LIFE", "check_iaso_life", build,
+              help_text="Check that the IASO API is alive: the life endpoint answers HTTP 200 "
+                        "with statusCode 200. -w/-c apply to the response time.")
+main = probe.main
+
+if __name__ == "__main__":
+    main()
