@@ -20,9 +20,21 @@ from . import __version__
 from .config import NO_PROXY, PROXY_FROM_ENVIRONMENT, Environment
 from .credentials import Secret
 from .deadline import Deadline
-from .errors import (ApiStatusError, ApiTimeout, AuthenticationRejected, BodyTooLarge,
-                     ConfigError, ConnectError, NotJson, ProbeInterrupted, RedirectRefused,
-                     ServiceError, TlsError, TransportError, WrongType)
+from .errors import (
+    ApiStatusError,
+    ApiTimeout,
+    AuthenticationRejected,
+    BodyTooLarge,
+    ConfigError,
+    ConnectError,
+    NotJson,
+    ProbeInterrupted,
+    RedirectRefused,
+    ServiceError,
+    TlsError,
+    TransportError,
+    WrongType,
+)
 from .profile import Endpoint, field
 from .redaction import Redactor
 
@@ -74,7 +86,7 @@ class IasoClient:
         self.logins = 0
         self.requests_sent = 0
         self._token: Optional[Secret] = None
-        self._session: Optional["requests.Session"] = None
+        self._session: Optional[requests.Session] = None
 
     # --- public calls --------------------------------------------------------------------------
 
@@ -135,7 +147,7 @@ class IasoClient:
 
     # --- the exchange --------------------------------------------------------------------------
 
-    def _session_for_run(self) -> "requests.Session":
+    def _session_for_run(self) -> requests.Session:
         if self._session is None:
             import requests
 
@@ -252,7 +264,7 @@ class IasoClient:
             if response is not None:
                 response.close()
 
-    def _read_bounded(self, response: "requests.Response", url: str, started: float) -> bytes:
+    def _read_bounded(self, response: requests.Response, url: str, started: float) -> bytes:
         limit = self.environment.max_body_bytes
         declared = response.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > limit:

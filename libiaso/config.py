@@ -67,7 +67,8 @@ class Config:
         if name is None:
             if len(self.environments) == 1:
                 return next(iter(self.environments.values()))
-            raise ConfigError(f"several environments are configured ({', '.join(self.environments)}); "
+            names = ", ".join(self.environments)
+            raise ConfigError(f"several environments are configured ({names}); "
                               "choose one with -E/--env", path=self.path)
         try:
             return self.environments[name]

@@ -24,6 +24,20 @@ class Terminated(ProbeInterrupted):
     """The core asked the probe to stop (SIGTERM)."""
 
 
+def process_age() -> float:
+    """Seconds since this process started (interpreter start-up counts against -t too)."""
+    try:
+        with open("/proc/self/stat", "rb") as handle:
+            fields = handle.read().rsplit(b")", 1)[1].split()
+        with open("/proc/uptime", "rb") as handle:
+            uptime = float(handle.read().split()[0])
+        import os
+
+        return max(0.0, uptime - int(fields[19]) / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
 def reserve_for(timeout: float) -> float:
     """Seconds kept back from -t to report and exit: a tenth, between 0.2 and 1 s."""
     return min(1.0, max(0.2, timeout * 0.1))
@@ -51,7 +65,7 @@ class Deadline:
                                   elapsed=self.elapsed())
 
     def arm(self) -> None:
-        """Raise ``DeadlineReached`` in the main thread when time is up, ``Terminated`` on SIGTERM."""
+        """Raise ``DeadlineReached`` in the main thread at the deadline, ``Terminated`` on TERM."""
         self._previous = (signal.signal(signal.SIGALRM, self._on_alarm),
                           signal.signal(signal.SIGTERM, self._on_term))
         signal.setitimer(signal.ITIMER_REAL, max(0.001, self.remaining()))

@@ -91,16 +91,16 @@ class IasoSummary(nagiosplugin.Summary):
 def describe_result(result: nagiosplugin.Result) -> str:
     """``<metric as its context words it> (<hint>)``, e.g. ``response time 2.1 s (outside 0:2)``."""
     metric = result.metric
-    if metric is None or metric.contextobj is None:
+    text = metric.contextobj.describe(metric) if metric is not None and metric.contextobj else None
+    if not text:
         return str(result.hint or result.state)
-    text = metric.contextobj.describe(metric) or metric.name
     return f"{text} ({result.hint})" if result.hint else text
 
 
 def failure_of(results: nagiosplugin.Results) -> Optional[ServiceError]:
     for result in results:
         if result.metric is not None and result.metric.name == FAILURE:
-            return result.metric.value  # type: ignore[no-any-return]
+            return result.metric.value
     return None
 
 
@@ -108,5 +108,5 @@ def measured(results: nagiosplugin.Results, name: str) -> Optional[float]:
     """The value of metric ``name`` if it was measured."""
     for result in results:
         if result.metric is not None and result.metric.name == name:
-            return result.metric.value  # type: ignore[no-any-return]
+            return result.metric.value
     return None

@@ -221,7 +221,7 @@ _KINDS: Dict[str, Tuple[Tuple[type, ...], str]] = {
 
 def field(document: Any, dotted: str, kind: str, *, required: bool = True,
           url: Optional[str] = None, elapsed: Optional[float] = None) -> Any:
-    """The typed value at ``dotted``; ``MissingField``/``WrongType`` name the field, not its value."""
+    """The typed value at ``dotted``; errors name the field, never its value."""
     value = lookup(document, dotted)
     if value is _ABSENT or (value is None and not required):
         if required:

@@ -19,7 +19,7 @@ import nagiosplugin
 
 from . import __version__
 from .config import Environment, default_path, load_config
-from .deadline import Deadline
+from .deadline import Deadline, process_age
 from .errors import IasoError
 from .output import STATE_NAMES, render
 from .redaction import Redactor
@@ -130,13 +130,14 @@ class Probe:
         self.thresholds = thresholds
 
     def main(self) -> None:
-        """Console-script entry point."""
-        outcome = self.run(sys.argv[1:], stdout=sys.stdout)
+        """Console-script entry point: interpreter start-up counts against -t."""
+        outcome = self.run(sys.argv[1:], stdout=sys.stdout, count_start_up=True)
         sys.exit(outcome.code)
 
-    def run(self, argv: Sequence[str], stdout: Optional[IO[str]] = None) -> Outcome:
+    def run(self, argv: Sequence[str], stdout: Optional[IO[str]] = None,
+            count_start_up: bool = False) -> Outcome:
         """Run the probe in this process; the output is written to ``stdout`` when given."""
-        started = time.monotonic()
+        started = time.monotonic() - (process_age() if count_start_up else 0.0)
         redactor = Redactor()
         capture = _Capture()
         watched = [logging.getLogger(name) for name in ("iaso", "nagiosplugin", "urllib3")]

@@ -46,7 +46,8 @@ class Node:
                 raise self.error(f"keys must be text, got {describe(name)}")
 
     def error(self, message: str, key: Optional[str] = None) -> ConfigError:
-        return ConfigError(message, path=self.path, key=self.child_key(key) if key else self.key or None)
+        return ConfigError(message, path=self.path,
+                           key=self.child_key(key) if key else self.key or None)
 
     def child_key(self, key: str) -> str:
         return f"{self.key}.{key}" if self.key else key
@@ -65,7 +66,7 @@ class Node:
             return default
         return self._data[key]
 
-    def node(self, key: str, default: Optional[Mapping[str, Any]] = None) -> "Node":
+    def node(self, key: str, default: Optional[Mapping[str, Any]] = None) -> Node:
         value = self.raw(key, {} if default is None else default)
         return Node({} if value is None else value, self.path, self.child_key(key))
 
@@ -93,14 +94,14 @@ class Node:
 
     def number(self, key: str, default: Any = _MISSING, *, minimum: float = 0.0,
                exclusive: bool = True, integer: bool = False) -> Any:
-        value = self.raw(key, default)
+        value: Any = self.raw(key, default)
         if value is default and default is not _MISSING and default is None:
             return None
         allowed: Tuple[type, ...] = (int,) if integer else (int, float)
         if isinstance(value, bool) or not isinstance(value, allowed) or value != value:
             kind = "a whole number" if integer else "a number"
             raise self.error(f"expected {kind}, got {describe(value)}", key)
-        if value < minimum or (exclusive and value == minimum):
+        if float(value) < minimum or (exclusive and value == minimum):
             bound = "above" if exclusive else "at least"
             raise self.error(f"expected a value {bound} {minimum:g}, got {value}", key)
         return value
@@ -114,7 +115,8 @@ class Node:
     def finish(self) -> None:
         unknown = [k for k in self._data if k not in self._seen]
         if unknown:
-            raise self.error(f"unknown key{'s' if len(unknown) > 1 else ''}: {', '.join(sorted(unknown))}")
+            plural = "s" if len(unknown) > 1 else ""
+            raise self.error(f"unknown key{plural}: {', '.join(sorted(unknown))}")
 
 
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> Dict[str, Any]:

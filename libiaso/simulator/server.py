@@ -57,7 +57,8 @@ class Simulator:
                                        daemon=True)
         self.thread.start()
         bound_host, bound_port = self.httpd.server_address[:2]
-        return f"{scheme}://{host if tls else bound_host}:{bound_port}{self.prefix}"
+        shown = host if tls else str(bound_host)
+        return f"{scheme}://{shown}:{bound_port}{self.prefix}"
 
     def stop(self) -> None:
         self.stopping.set()
