@@ -94,14 +94,15 @@ class Node:
 
     def number(self, key: str, default: Any = _MISSING, *, minimum: float = 0.0,
                exclusive: bool = True, integer: bool = False) -> Any:
-        value: Any = self.raw(key, default)
-        if value is default and default is not _MISSING and default is None:
+        if default is None and self._data.get(key) is None:
+            self._seen.add(key)
             return None
+        value: Any = self.raw(key, default)
         allowed: Tuple[type, ...] = (int,) if integer else (int, float)
         if isinstance(value, bool) or not isinstance(value, allowed) or value != value:
             kind = "a whole number" if integer else "a number"
             raise self.error(f"expected {kind}, got {describe(value)}", key)
-        if float(value) < minimum or (exclusive and value == minimum):
+        if value < minimum or (exclusive and value == minimum):
             bound = "above" if exclusive else "at least"
             raise self.error(f"expected a value {bound} {minimum:g}, got {value}", key)
         return value
