@@ -98,8 +98,8 @@ class Node:
             self._seen.add(key)
             return None
         value: Any = self.raw(key, default)
-        allowed: Tuple[type, ...] = (int,) if integer else (int, float)
-        if isinstance(value, bool) or not isinstance(value, allowed) or value != value:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value \
+                or (integer and not isinstance(value, int)):
             kind = "a whole number" if integer else "a number"
             raise self.error(f"expected {kind}, got {describe(value)}", key)
         if value < minimum or (exclusive and value == minimum):
