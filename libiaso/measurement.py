@@ -25,7 +25,7 @@ class ApiResource(nagiosplugin.Resource):
         raise NotImplementedError
 
     def metrics_on_failure(self, exc: ServiceError) -> Iterable[nagiosplugin.Metric]:
-        """What was measured up to the failure (by default nothing more)."""
+        """What was measured up to the failure; names already yielded are dropped."""
         return ()
 
     def probe(self) -> List[nagiosplugin.Metric]:
@@ -33,7 +33,8 @@ class ApiResource(nagiosplugin.Resource):
         try:
             metrics.extend(self.measure())
         except ServiceError as exc:
-            metrics.extend(self.metrics_on_failure(exc))
+            have = {m.name for m in metrics}
+            metrics.extend(m for m in self.metrics_on_failure(exc) if m.name not in have)
             metrics.append(nagiosplugin.Metric(FAILURE, exc, context=FAILURE))
         return metrics
 

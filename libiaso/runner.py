@@ -168,7 +168,7 @@ class Probe:
             logging.getLogger(name).setLevel(level)
         logging.getLogger("urllib3").setLevel(max(level, logging.INFO))
         deadline = Deadline(options.timeout, started=started)
-        env_name = options.env_name
+        env_name: Optional[str] = None
         run: Optional[ProbeRun] = None
         deadline.arm()
         try:

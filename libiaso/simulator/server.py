@@ -34,6 +34,7 @@ class Simulator:
         self.lock = threading.Lock()
         self.httpd: Optional[ThreadingHTTPServer] = None
         self.thread: Optional[threading.Thread] = None
+        self.url = ""
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -58,7 +59,8 @@ class Simulator:
         self.thread.start()
         bound_host, bound_port = self.httpd.server_address[:2]
         shown = host if tls else str(bound_host)
-        return f"{scheme}://{shown}:{bound_port}{self.prefix}"
+        self.url = f"{scheme}://{shown}:{bound_port}{self.prefix}"
+        return self.url
 
     def stop(self) -> None:
         self.stopping.set()
