@@ -120,7 +120,7 @@ def parse_config(data: Any, path: str) -> Config:
     defaults = root.raw("defaults", {}) or {}
     if not isinstance(defaults, dict):
         raise root.error(f"expected a mapping, got {describe(defaults)}", "defaults")
-    envs_node = root.node("environments")
+    envs_node = Node(root.raw("environments"), path, "environments")
     environments: Dict[str, Environment] = {}
     for name, raw in envs_node.items():
         if not isinstance(raw, dict):
