@@ -229,8 +229,9 @@ class IasoClient:
         response = None
         self.requests_sent += 1
         try:
+            # verify is repeated here: requests lets REQUESTS_CA_BUNDLE override a session's own.
             response = session.request(method, url, json=body, headers=headers, timeout=timeout,
-                                       allow_redirects=False, stream=True)
+                                       allow_redirects=False, stream=True, verify=session.verify)
             raw = self._read_bounded(response, url, started)
             return response.status_code, raw, response.headers
         except ProbeInterrupted as exc:
