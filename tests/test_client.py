@@ -13,8 +13,7 @@ from conftest import PASSWORD, play, write_config
 from libiaso.client import IasoClient, jwt_lifetime
 from libiaso.config import load_config
 from libiaso.deadline import Deadline
-from libiaso.errors import (ApiStatusError, BodyTooLarge, ConnectError, RedirectRefused,
-                            TlsError)
+from libiaso.errors import ApiStatusError, BodyTooLarge, ConnectError, RedirectRefused, TlsError
 from libiaso.simulator.scenario import scenario_from
 from libiaso.simulator.server import Simulator
 from probes.check_iaso_life import probe as life

@@ -209,7 +209,7 @@ def test_probe_outcome(case: Case, sim: Any, tmp_path: Path) -> None:
     assert re.search(case.first_line, outcome.first_line), outcome.output
     if case.long_output:
         assert re.search(case.long_output, outcome.output, re.S), outcome.output
-    text, _, perfdata = outcome.first_line.partition(" | ")
+    _, _, perfdata = outcome.first_line.partition(" | ")
     labels = re.findall(r"(?:^| )'?([a-z_]+)'?=", perfdata)
     assert set(case.perfdata) <= set(labels), perfdata
     assert len({label[:19] for label in labels}) == len(labels)

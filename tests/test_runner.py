@@ -10,10 +10,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import PASSWORD, ROOT, play, run_program
+from conftest import ROOT, play, run_program
 
-from libiaso.errors import (ApiTimeout, AuthenticationRejected, ConfigError, ProbeInterrupted,
-                            ProbeUsageError, SecretError, TlsError, WrongType)
+from libiaso.errors import (
+    ApiTimeout,
+    AuthenticationRejected,
+    ConfigError,
+    ProbeInterrupted,
+    ProbeUsageError,
+    SecretError,
+    TlsError,
+    WrongType,
+)
 from libiaso.states import state_for
 
 PROGRAMS = ["probes.check_iaso_life", "probes.check_iaso_health",
