@@ -189,21 +189,21 @@ def _render(template: Any, params: Mapping[str, Any]) -> Any:
 
 # --- reading answers ---------------------------------------------------------------------------
 
-_ABSENT = object()
+ABSENT = object()
 
 
 def lookup(document: Any, dotted: str) -> Any:
-    """The value at ``dotted`` (``a.b.0.c``) in a JSON document, or ``_ABSENT``."""
+    """The value at ``dotted`` (``a.b.0.c``) in a JSON document, or ``ABSENT``."""
     current = document
     for part in dotted.split("."):
         if isinstance(current, dict):
             if part not in current:
-                return _ABSENT
+                return ABSENT
             current = current[part]
         elif isinstance(current, list) and part.isdigit() and int(part) < len(current):
             current = current[int(part)]
         else:
-            return _ABSENT
+            return ABSENT
     return current
 
 
@@ -223,7 +223,7 @@ def field(document: Any, dotted: str, kind: str, *, required: bool = True,
           url: Optional[str] = None, elapsed: Optional[float] = None) -> Any:
     """The typed value at ``dotted``; errors name the field, never its value."""
     value = lookup(document, dotted)
-    if value is _ABSENT or (value is None and not required):
+    if value is ABSENT or (value is None and not required):
         if required:
             raise MissingField(f"the answer has no field {dotted!r}", field=dotted, url=url,
                                elapsed=elapsed)
