@@ -235,8 +235,8 @@ class IasoClient:
             raw = self._read_bounded(response, url, started)
             return response.status_code, raw, response.headers
         except ProbeInterrupted as exc:
-            raise ApiTimeout(f"no complete answer from {_short(url)} within "
-                             f"{time.monotonic() - started:.1f} s ({exc.message})", url=url,
+            raise ApiTimeout(f"no complete answer from {_short(url)} after "
+                             f"{time.monotonic() - started:.1f} s: {exc.message}", url=url,
                              elapsed=time.monotonic() - started) from None
         except requests.exceptions.SSLError as exc:
             raise TlsError(f"TLS failure with {_short(url)}: {_tls_reason(exc)}", url=url,

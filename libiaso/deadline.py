@@ -61,8 +61,11 @@ class Deadline:
 
     def check(self) -> None:
         if time.monotonic() >= self.at:
-            raise DeadlineReached(f"probe deadline of {self.budget:.1f} s reached",
-                                  elapsed=self.elapsed())
+            raise self._reached()
+
+    def _reached(self) -> DeadlineReached:
+        return DeadlineReached(f"stopped at the probe's deadline (-t {self.timeout:g})",
+                               elapsed=self.elapsed())
 
     def arm(self) -> None:
         """Raise ``DeadlineReached`` in the main thread at the deadline, ``Terminated`` on TERM."""
@@ -78,8 +81,7 @@ class Deadline:
             self._previous = None
 
     def _on_alarm(self, signum: int, frame: Optional[FrameType]) -> None:
-        raise DeadlineReached(f"probe deadline of {self.budget:.1f} s reached",
-                              elapsed=self.elapsed())
+        raise self._reached()
 
     def _on_term(self, signum: int, frame: Optional[FrameType]) -> None:
         signal.setitimer(signal.ITIMER_REAL, 0)

@@ -89,7 +89,8 @@ CASES: List[Case] = [
     Case("crit-life-50mb-body", "life", r"announces 52428800 bytes, over the 1048576-byte bound",
          scenario=fault("life", body="huge")),
     Case("crit-life-hangs", "life", r"^IASO LIFE CRITICAL - lab: no complete answer from \S+ "
-         r"within 1\.\d s", ("-t", "2"), fault("life", hang=True), perfdata=("time",)),
+         r"after 1\.\d s: stopped at the probe's deadline \(-t 2\)", ("-t", "2"),
+         fault("life", hang=True), perfdata=("time",)),
     Case("crit-life-redirect-to-other-host", "life",
          r"redirected to http://127\.0\.0\.2:9/elsewhere, another origin: not followed",
          scenario=fault("life", redirect="http://127.0.0.2:9/elsewhere")),
