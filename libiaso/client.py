@@ -12,8 +12,7 @@ import base64
 import json
 import logging
 import time
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Mapping, NamedTuple, Optional, Tuple
 from urllib.parse import urljoin, urlsplit
 
 from . import __version__
@@ -48,8 +47,7 @@ ERROR_TEXT_LIMIT = 160
 _REDIRECT_STATUSES = (301, 302, 303, 307, 308)
 
 
-@dataclass(frozen=True)
-class Answer:
+class Answer(NamedTuple):
     """One successful exchange: where, how long, how big, and the JSON document."""
 
     endpoint: Endpoint
@@ -65,8 +63,7 @@ class Answer:
                      url=self.url, elapsed=self.elapsed)
 
 
-@dataclass(frozen=True)
-class Login:
+class Login(NamedTuple):
     """A successful login: the token and, when the API tells, its remaining lifetime."""
 
     token: Secret

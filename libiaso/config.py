@@ -7,8 +7,7 @@ A ``defaults`` section is laid under every environment, so a site writes shared 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Dict, Mapping, NamedTuple, Optional
 from urllib.parse import urlsplit
 
 from .credentials import Credentials
@@ -21,10 +20,11 @@ PATH_VARIABLE = "IASO_PROBES_CONFIG"
 SEVERITIES = ("warning", "critical")
 PROXY_FROM_ENVIRONMENT = "environment"
 NO_PROXY = "none"
+DEFAULT_CONNECT_TIMEOUT = 5.0
+DEFAULT_READ_TIMEOUT = 30.0
 
 
-@dataclass(frozen=True)
-class TlsSettings:
+class TlsSettings(NamedTuple):
     """Server verification (on unless switched off) and an optional client certificate."""
 
     verify: bool = True
@@ -33,16 +33,14 @@ class TlsSettings:
     client_key: Optional[str] = None
 
 
-@dataclass(frozen=True)
-class Timeouts:
+class Timeouts(NamedTuple):
     """Per-request limits in seconds; the probe's own -t deadline caps both."""
 
-    connect: float = 5.0
-    read: float = 30.0
+    connect: float = DEFAULT_CONNECT_TIMEOUT
+    read: float = DEFAULT_READ_TIMEOUT
 
 
-@dataclass(frozen=True)
-class Environment:
+class Environment(NamedTuple):
     """One IASO deployment as a probe sees it."""
 
     name: str
@@ -57,8 +55,7 @@ class Environment:
     config_path: str
 
 
-@dataclass(frozen=True)
-class Config:
+class Config(NamedTuple):
     path: str
     environments: Mapping[str, Environment]
 
@@ -163,8 +160,8 @@ def _parse_environment(node: Node, name: str) -> Environment:
         raise node.error(f"expected 'environment', 'none' or a proxy URL, got {proxy!r}", "proxy")
 
     timeouts_node = node.node("timeouts")
-    timeouts = Timeouts(connect=timeouts_node.number("connect", Timeouts.connect),
-                        read=timeouts_node.number("read", Timeouts.read))
+    timeouts = Timeouts(connect=timeouts_node.number("connect", DEFAULT_CONNECT_TIMEOUT),
+                        read=timeouts_node.number("read", DEFAULT_READ_TIMEOUT))
     timeouts_node.finish()
 
     max_body = node.number("max_body_bytes", 1024 * 1024, minimum=1024, exclusive=False,

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import os
 import stat
-from dataclasses import dataclass
-from typing import List, Optional
+from typing import List, NamedTuple, Optional
 
 from .errors import SecretError
 
@@ -31,8 +30,7 @@ class Secret:
     __str__ = __repr__
 
 
-@dataclass(frozen=True)
-class Credentials:
+class Credentials(NamedTuple):
     """The login name and where to find the password."""
 
     username: str

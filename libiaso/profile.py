@@ -9,8 +9,7 @@ configuration file.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Dict, Mapping, NamedTuple, Optional, Tuple
 
 from .errors import ConfigError, MissingField, WrongType
 from .schema import Node
@@ -65,8 +64,7 @@ _PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
 _WHOLE_PLACEHOLDER = re.compile(r"^\{([a-z_][a-z0-9_]*)\}$")
 
 
-@dataclass(frozen=True)
-class AuthScheme:
+class AuthScheme(NamedTuple):
     """How the token travels and how the password is encoded at login."""
 
     header: str
@@ -77,8 +75,7 @@ class AuthScheme:
         return f"{self.prefix}{token}"
 
 
-@dataclass(frozen=True)
-class Endpoint:
+class Endpoint(NamedTuple):
     """One API call: method, path template, body template and field locations."""
 
     role: str
@@ -105,8 +102,7 @@ class Endpoint:
         return self.fields.get(name, name)
 
 
-@dataclass(frozen=True)
-class ApiProfile:
+class ApiProfile(NamedTuple):
     """Every endpoint by role, the auth scheme and the words meaning healthy."""
 
     endpoints: Mapping[str, Endpoint]

@@ -11,8 +11,7 @@ import logging
 import sys
 import time
 import traceback
-from dataclasses import dataclass
-from typing import IO, Any, Callable, List, Optional, Sequence
+from typing import IO, Any, Callable, List, NamedTuple, Optional, Sequence
 
 import click
 import nagiosplugin
@@ -47,8 +46,7 @@ class NagiosRange(click.ParamType):
                       param, ctx)
 
 
-@dataclass(frozen=True)
-class CommonOptions:
+class CommonOptions(NamedTuple):
     config_path: str
     env_name: Optional[str]
     timeout: float
@@ -87,8 +85,7 @@ class ProbeRun:
                                           fmt_metric=words + " {value:.3f} s")
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(NamedTuple):
     """What a run printed and the exit code it chose."""
 
     code: int

@@ -6,8 +6,7 @@ be a WARNING instead of waking someone up.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Iterable, Iterator, List, Optional
+from typing import Any, Iterable, Iterator, List, NamedTuple, Optional
 
 import nagiosplugin
 from nagiosplugin.state import Critical, Ok, Warn
@@ -21,8 +20,7 @@ from libiaso.runner import Probe, ProbeRun
 # --- acquisition -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Component:
+class Component(NamedTuple):
     name: str
     status: str
     healthy: bool
