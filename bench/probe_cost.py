@@ -9,6 +9,7 @@ median wall time, CPU time and peak RSS of each, with the ratios. Target: at mos
 from __future__ import annotations
 
 import argparse
+import compileall
 import os
 import statistics
 import subprocess
@@ -48,11 +49,17 @@ def main() -> None:
     probe = Path(sys.executable).with_name("check_iaso_life")
     if not probe.exists():
         raise SystemExit(f"{probe} not found: install the package first")
+    import libiaso
+    import probes as probe_package
+
+    for package in (libiaso, probe_package):  # as a packaged install does, even where
+        compileall.compile_dir(os.path.dirname(package.__file__), quiet=1)  # bytecode is off
     sim = Simulator()
     url = sim.start("127.0.0.1", 0)
     with tempfile.TemporaryDirectory() as work:
         config = Path(work) / "iaso.yaml"
         config.write_text(f"environments:\n  lab:\n    base_url: {url}\n    proxy: none\n")
+        os.environ["IASO_PROBES_CACHE_DIR"] = str(Path(work) / "cache")
         bare = Path(work) / "bare.py"
         bare.write_text(BARE)
         commands: Dict[str, List[str]] = {

@@ -80,7 +80,15 @@ def default_path() -> str:
 
 def load_config(path: str) -> Config:
     """Read and validate the file at ``path``; every problem is a ``ConfigError`` naming it."""
-    return parse_config(read_yaml(path), path)
+    from . import document_cache
+
+    stamp = document_cache.stamp_of(path)
+    document = document_cache.load(path, stamp) if stamp else document_cache.MISS
+    if document is document_cache.MISS:
+        document = read_yaml(path)
+        if stamp:
+            document_cache.store(path, stamp, document)
+    return parse_config(document, path)
 
 
 def read_yaml(path: str) -> Any:

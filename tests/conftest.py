@@ -20,6 +20,19 @@ PASSWORD = "Sim-Pa55word-never-printed"
 USERNAME = "nagios"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Keep the parsed-configuration cache of the whole run away from the user's own."""
+    path = tmp_path_factory.mktemp("cache")
+    saved = os.environ.get("IASO_PROBES_CACHE_DIR")
+    os.environ["IASO_PROBES_CACHE_DIR"] = str(path)
+    yield path
+    if saved is None:
+        os.environ.pop("IASO_PROBES_CACHE_DIR", None)
+    else:
+        os.environ["IASO_PROBES_CACHE_DIR"] = saved
+
+
 @pytest.fixture(scope="session")
 def simulator() -> Iterator[Simulator]:
     sim = Simulator(scenario_from({"credentials": {"username": USERNAME, "password": PASSWORD}}))
