@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import threading
 import time
 from typing import TYPE_CHECKING, Any, Dict, Mapping, NamedTuple, Optional, Tuple
 from urllib.parse import urljoin, urlsplit
@@ -84,25 +85,38 @@ class IasoClient:
         self.requests_sent = 0
         self._token: Optional[Secret] = None
         self._session: Optional[requests.Session] = None
+        self._auth_lock = threading.RLock()
 
     # --- public calls --------------------------------------------------------------------------
 
     def call(self, role: str, params: Optional[Mapping[str, Any]] = None) -> Answer:
         """Send the request of endpoint ``role`` and return its checked answer."""
         endpoint = self.environment.profile.endpoint(role)
-        if endpoint.auth and self._token is None:
-            self.login()
+        logins_before = self._ensure_token() if endpoint.auth else 0
         try:
             return self._exchange(endpoint, params or {})
         except ApiStatusError as exc:
             if exc.status != 401 or not endpoint.auth:
                 raise
-            log.info("%s answered 401: logging in again once", role)
-            self.login()
+            with self._auth_lock:
+                if self.logins == logins_before:  # no other thread has logged in since
+                    log.info("%s answered 401: logging in again once", role)
+                    self.login()
             return self._exchange(endpoint, params or {})
+
+    def _ensure_token(self) -> int:
+        """Log in unless a token is held; the login count tells later 401s who re-logs in."""
+        with self._auth_lock:
+            if self._token is None:
+                self.login()
+            return self.logins
 
     def login(self) -> Login:
         """Log in with the configured credentials; the token is kept for later calls."""
+        with self._auth_lock:
+            return self._login()
+
+    def _login(self) -> Login:
         credentials = self.environment.credentials
         if credentials is None:
             raise ConfigError("no credentials are configured for this environment",
@@ -145,31 +159,42 @@ class IasoClient:
     # --- the exchange --------------------------------------------------------------------------
 
     def _session_for_run(self) -> requests.Session:
-        if self._session is None:
-            import requests
+        if self._session is not None:
+            return self._session
+        with self._auth_lock:
+            return self._session or self._new_session()
 
-            session = requests.Session()
-            env = self.environment
-            session.headers.update({"User-Agent": f"iaso-probes/{__version__}",
-                                    "Accept": "application/json"})
-            if env.proxy == NO_PROXY:
-                session.trust_env = False
-            elif env.proxy != PROXY_FROM_ENVIRONMENT:
-                session.trust_env = False
-                session.proxies = {"http": env.proxy, "https": env.proxy}
-            if env.tls.verify:
-                session.verify = env.tls.ca_bundle or True
-            else:
-                import urllib3
+    def _new_session(self) -> requests.Session:
+        import requests
 
-                urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
-                log.warning("TLS verification is switched off for %s", env.name)
-                session.verify = False
-            if env.tls.client_cert:
-                session.cert = ((env.tls.client_cert, env.tls.client_key) if env.tls.client_key
-                                else env.tls.client_cert)
-            self._session = session
-        return self._session
+        session = requests.Session()
+        env = self.environment
+        # A fixed pool bounds concurrent connections, whatever the number of jobs followed.
+        adapter = requests.adapters.HTTPAdapter(pool_connections=2,
+                                                pool_maxsize=env.jobs.pool_size,
+                                                pool_block=True)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        session.headers.update({"User-Agent": f"iaso-probes/{__version__}",
+                                "Accept": "application/json"})
+        if env.proxy == NO_PROXY:
+            session.trust_env = False
+        elif env.proxy != PROXY_FROM_ENVIRONMENT:
+            session.trust_env = False
+            session.proxies = {"http": env.proxy, "https": env.proxy}
+        if env.tls.verify:
+            session.verify = env.tls.ca_bundle or True
+        else:
+            import urllib3
+
+            urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+            log.warning("TLS verification is switched off for %s", env.name)
+            session.verify = False
+        if env.tls.client_cert:
+            session.cert = ((env.tls.client_cert, env.tls.client_key) if env.tls.client_key
+                            else env.tls.client_cert)
+        self._session = session
+        return session
 
     def _exchange(self, endpoint: Endpoint, params: Mapping[str, Any]) -> Answer:
         env = self.environment

@@ -7,7 +7,7 @@ A ``defaults`` section is laid under every environment, so a site writes shared 
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, Mapping, NamedTuple, Optional
+from typing import Any, Dict, Mapping, NamedTuple, Optional, Tuple
 from urllib.parse import urlsplit
 
 from .credentials import Credentials
@@ -40,6 +40,33 @@ class Timeouts(NamedTuple):
     read: float = DEFAULT_READ_TIMEOUT
 
 
+class JobSettings(NamedTuple):
+    """How backup and restore jobs are launched, followed and judged."""
+
+    state_dir: str = "/var/lib/iaso-probes"
+    poll_interval: float = 10.0
+    max_poll_interval: float = 60.0
+    pool_size: int = 8
+    stall_warning: float = 1800.0
+    stall_critical: float = 3600.0
+    pending_warning: float = 900.0
+    backup_interval: float = 86400.0
+    restore_interval: float = 86400.0
+    outcomes: Mapping[str, str] = {}
+
+
+class BackupTarget(NamedTuple):
+    hostname: str
+    level: str
+
+
+class RestoreTarget(NamedTuple):
+    hostname: str
+    file_name: str
+    source_path: str
+    destination: str
+
+
 class Environment(NamedTuple):
     """One IASO deployment as a probe sees it."""
 
@@ -53,6 +80,9 @@ class Environment(NamedTuple):
     profile: ApiProfile
     health_severity: Mapping[str, str]
     config_path: str
+    jobs: JobSettings
+    backup_sets: Mapping[str, Tuple[BackupTarget, ...]]
+    restores: Mapping[str, RestoreTarget]
 
 
 class Config(NamedTuple):
@@ -183,6 +213,28 @@ def _parse_environment(node: Node, name: str) -> Environment:
                                       component)
         severity[component] = value
 
+    jobs = _parse_jobs(node.node("jobs"), base)
+    backup_sets_node = node.node("backup_sets")
+    backup_sets: Dict[str, Tuple[BackupTarget, ...]] = {}
+    for set_name, members in backup_sets_node.items():
+        if not isinstance(members, list) or not members:
+            raise backup_sets_node.error("expected a non-empty list of {hostname, level}",
+                                         set_name)
+        targets = []
+        for index, member in enumerate(members):
+            member_node = Node(member, node.path, f"{backup_sets_node.child_key(set_name)}.{index}")
+            targets.append(BackupTarget(member_node.text("hostname"), member_node.text("level")))
+            member_node.finish()
+        backup_sets[set_name] = tuple(targets)
+    restores_node = node.node("restores")
+    restores: Dict[str, RestoreTarget] = {}
+    for restore_name, _ in list(restores_node.items()):
+        restore_node = restores_node.node(restore_name)
+        restores[restore_name] = RestoreTarget(
+            restore_node.text("hostname"), restore_node.text("file_name"),
+            restore_node.text("source_path"), restore_node.text("destination"))
+        restore_node.finish()
+
     profile_data = node.raw("profile", {}) or {}
     if not isinstance(profile_data, dict):
         raise node.error(f"expected a mapping, got {describe(profile_data)}", "profile")
@@ -191,7 +243,42 @@ def _parse_environment(node: Node, name: str) -> Environment:
     node.finish()
     return Environment(name=name, base_url=base_url, credentials=credentials, tls=tls,
                        proxy=proxy, timeouts=timeouts, max_body_bytes=max_body, profile=profile,
-                       health_severity=severity, config_path=node.path)
+                       health_severity=severity, config_path=node.path, jobs=jobs,
+                       backup_sets=backup_sets, restores=restores)
+
+
+OUTCOME_CATEGORIES = ("ok", "warning", "critical", "running", "waiting")
+
+
+def _parse_jobs(node: Node, base: str) -> JobSettings:
+    defaults = JobSettings()
+    outcomes_node = node.node("outcomes")
+    outcomes: Dict[str, str] = {}
+    for status, category in outcomes_node.items():
+        if category not in OUTCOME_CATEGORIES:
+            raise outcomes_node.error(f"expected one of {', '.join(OUTCOME_CATEGORIES)}, got "
+                                      f"{describe(category)}", status)
+        outcomes[status] = category
+    settings = JobSettings(
+        state_dir=os.path.normpath(os.path.join(base, node.text("state_dir",
+                                                                defaults.state_dir))),
+        poll_interval=node.number("poll_interval", defaults.poll_interval),
+        max_poll_interval=node.number("max_poll_interval", defaults.max_poll_interval),
+        pool_size=node.number("pool_size", defaults.pool_size, minimum=1, exclusive=False,
+                              integer=True),
+        stall_warning=node.number("stall_warning", defaults.stall_warning),
+        stall_critical=node.number("stall_critical", defaults.stall_critical),
+        pending_warning=node.number("pending_warning", defaults.pending_warning),
+        backup_interval=node.number("backup_interval", defaults.backup_interval),
+        restore_interval=node.number("restore_interval", defaults.restore_interval),
+        outcomes=outcomes,
+    )
+    if settings.max_poll_interval < settings.poll_interval:
+        raise node.error("must not be below poll_interval", "max_poll_interval")
+    if settings.stall_critical < settings.stall_warning:
+        raise node.error("must not be below stall_warning", "stall_critical")
+    node.finish()
+    return settings
 
 
 def _parse_credentials(node: Node, base: str) -> Credentials:
