@@ -75,13 +75,15 @@ def describe(job: Job, sim_elapsed: float, duration: float) -> Dict[str, Any]:
     if plan.outcome in FINAL_STATUS:
         if natural >= 100.0:
             status = FINAL_STATUS[plan.outcome]
+            sim_elapsed = duration
     elif plan.outcome in ("failed", "killed"):
         if natural >= plan.at_percent:
             status = "Failed" if plan.outcome == "failed" else "Killed"
             percent = plan.at_percent
             reason = plan.reason or DEFAULT_REASONS[plan.outcome]
+            sim_elapsed = duration * plan.at_percent / 100.0
     elif plan.outcome == "failed_to_start":
-        status, percent = "Failed to Start", 0.0
+        status, percent, sim_elapsed = "Failed to Start", 0.0, 0.0
         reason = plan.reason or DEFAULT_REASONS[plan.outcome]
     elif plan.outcome == "stuck":
         percent = min(natural, plan.at_percent)

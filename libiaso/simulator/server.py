@@ -29,6 +29,8 @@ class Simulator:
         self.prefix = prefix.rstrip("/")
         self.jobs = JobBook()
         self.counters: Counter = Counter()
+        self.connections = 0
+        self.peak_connections = 0
         self.tokens: Dict[str, float] = {}
         self.stopping = threading.Event()
         self.lock = threading.Lock()
@@ -78,6 +80,7 @@ class Simulator:
         with self.lock:
             self.counters.clear()
             self.tokens.clear()
+            self.peak_connections = self.connections
         self.jobs.reset()
 
     # --- the contract --------------------------------------------------------------------------
@@ -156,6 +159,19 @@ class SimulatorHandler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - signature from stdlib
         return
+
+    def setup(self) -> None:
+        super().setup()
+        with self.sim.lock:
+            self.sim.connections += 1
+            self.sim.peak_connections = max(self.sim.peak_connections, self.sim.connections)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            with self.sim.lock:
+                self.sim.connections -= 1
 
     def do_GET(self) -> None:
         self._dispatch("GET")
@@ -257,7 +273,9 @@ class SimulatorHandler(BaseHTTPRequestHandler):
         sim = self.sim
         if path == "/counters" and method == "GET":
             with sim.lock:
-                self._send(200, dict(sim.counters))
+                counters = dict(sim.counters, connections=sim.connections,
+                                peak_connections=sim.peak_connections)
+            self._send(200, counters)
         elif path == "/scenario" and method == "PUT":
             try:
                 import yaml

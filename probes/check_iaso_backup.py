@@ -1,0 +1,80 @@
+"""check_iaso_backup: do backups through IASO really succeed, end to end?
+
+Launch a backup of one host, of a named set of hosts from the configuration, or of every
+configured set, then follow the jobs to their outcome: statefully across short runs (the
+default) or in one run with --wait. See docs/probes/check_iaso_backup.md.
+"""
+from __future__ import annotations
+
+from functools import partial
+from typing import List, Optional
+
+import click
+import nagiosplugin
+
+from libiaso.errors import ProbeUsageError
+from libiaso.job_check import JobRun, JobSummary, JobTarget, job_contexts
+from libiaso.jobs import start_backup
+from libiaso.runner import Probe, ProbeRun
+
+OPTIONS = [
+    click.option("-H", "--hostname", metavar="HOST", help="Back up this one host."),
+    click.option("-l", "--level", default="incremental", show_default=True,
+                 help="Backup level for -H (full, incremental, synthetic_full...)."),
+    click.option("-S", "--set", "set_name", metavar="NAME",
+                 help="Back up the hosts of this backup set (backup_sets in the configuration)."),
+    click.option("-A", "--all", "all_sets", is_flag=True,
+                 help="Back up every host of every configured backup set."),
+    click.option("--wait", is_flag=True,
+                 help="Launch and follow to the end within -t, instead of across runs."),
+    click.option("--relaunch-after", type=click.FloatRange(min=0), metavar="SECONDS",
+                 help="Launch anew once the last backups ended and are older than this "
+                      "(default: jobs.backup_interval, one day)."),
+]
+
+# --- targets -----------------------------------------------------------------------------------
+
+
+def targets(run: ProbeRun, hostname: Optional[str], level: str, set_name: Optional[str],
+            all_sets: bool) -> tuple[str, List[JobTarget]]:
+    """The state file's key and the backups to launch."""
+    if sum((bool(hostname), bool(set_name), all_sets)) != 1:
+        raise ProbeUsageError("choose exactly one of -H HOST, -S SET and -A")
+    env = run.environment
+    if hostname:
+        members = [(hostname, level)]
+        key = f"host-{hostname}"
+    elif set_name:
+        if set_name not in env.backup_sets:
+            raise ProbeUsageError(f"unknown backup set {set_name!r}; configured: "
+                                  f"{', '.join(env.backup_sets) or 'none'}")
+        members = [(t.hostname, t.level) for t in env.backup_sets[set_name]]
+        key = f"set-{set_name}"
+    else:
+        if not env.backup_sets:
+            raise ProbeUsageError("-A given but no backup_sets are configured")
+        members = [(t.hostname, t.level) for s in env.backup_sets.values() for t in s]
+        key = "all"
+    duplicated = {h for h, _ in members if sum(1 for m, _ in members if m == h) > 1}
+    return key, [JobTarget(f"{host}/{lvl}" if host in duplicated else host, host,
+                           partial(start_backup, hostname=host, level=lvl))
+                 for host, lvl in members]
+
+
+def build(run: ProbeRun, hostname: Optional[str], level: str, set_name: Optional[str],
+          all_sets: bool, wait: bool, relaunch_after: Optional[float]) -> nagiosplugin.Check:
+    key, jobs = targets(run, hostname, level, set_name, all_sets)
+    interval = run.environment.jobs.backup_interval if relaunch_after is None else relaunch_after
+    resource = JobRun(run, "backup", key, jobs, wait, interval)
+    return nagiosplugin.Check(resource, *job_contexts(run, resource),
+                              JobSummary(run.environment.name, "backup", resource))
+
+
+probe = Probe("IASO BACKUP", "check_iaso_backup", build, OPTIONS,
+              help_text="Launch IASO backups and follow them to their outcome. -w/-c apply to "
+                        "each job's duration in seconds.",
+              thresholds="job duration in seconds")
+main = probe.main
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+"""check_iaso_restore: do restores through IASO really succeed, end to end?
+
+Restore one file of one host to a destination, then follow the job to its outcome: statefully
+across short runs (the default) or in one run with --wait. See docs/probes/check_iaso_restore.md.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import click
+import nagiosplugin
+
+from libiaso.config import RestoreTarget
+from libiaso.errors import ProbeUsageError
+from libiaso.job_check import JobRun, JobSummary, JobTarget, job_contexts
+from libiaso.jobs import start_restore
+from libiaso.runner import Probe, ProbeRun
+
+OPTIONS = [
+    click.option("-R", "--restore", "restore_name", metavar="NAME",
+                 help="Restore test from the configuration (restores section)."),
+    click.option("-H", "--hostname", metavar="HOST", help="Host whose file is restored."),
+    click.option("--file", "file_name", metavar="NAME", help="Name of the file to restore."),
+    click.option("--path", "source_path", metavar="DIR", help="Directory holding the file."),
+    click.option("--destination", metavar="DIR", help="Where to restore it."),
+    click.option("--wait", is_flag=True,
+                 help="Launch and follow to the end within -t, instead of across runs."),
+    click.option("--relaunch-after", type=click.FloatRange(min=0), metavar="SECONDS",
+                 help="Launch anew once the last restore ended and is older than this "
+                      "(default: jobs.restore_interval, one day)."),
+]
+
+
+def restore_target(run: ProbeRun, restore_name: Optional[str], hostname: Optional[str],
+                   file_name: Optional[str], source_path: Optional[str],
+                   destination: Optional[str]) -> tuple[str, RestoreTarget]:
+    """The state file's key and what to restore."""
+    given = [hostname, file_name, source_path, destination]
+    if restore_name:
+        if any(given):
+            raise ProbeUsageError("-R NAME cannot be combined with -H, --file, --path or "
+                                  "--destination")
+        restores = run.environment.restores
+        if restore_name not in restores:
+            raise ProbeUsageError(f"unknown restore test {restore_name!r}; configured: "
+                                  f"{', '.join(restores) or 'none'}")
+        return restore_name, restores[restore_name]
+    if not all(given):
+        raise ProbeUsageError("give -R NAME, or all of -H, --file, --path and --destination")
+    target = RestoreTarget(hostname or "", file_name or "", source_path or "", destination or "")
+    return f"{target.hostname}-{target.file_name}", target
+
+
+def build(run: ProbeRun, restore_name: Optional[str], hostname: Optional[str],
+          file_name: Optional[str], source_path: Optional[str], destination: Optional[str],
+          wait: bool, relaunch_after: Optional[float]) -> nagiosplugin.Check:
+    key, target = restore_target(run, restore_name, hostname, file_name, source_path,
+                                 destination)
+    job = JobTarget(target.hostname, target.hostname,
+                    lambda client: start_restore(client, target.hostname, target.file_name,
+                                                 target.source_path, target.destination))
+    interval = run.environment.jobs.restore_interval if relaunch_after is None \
+        else relaunch_after
+    resource = JobRun(run, "restore", key, [job], wait, interval, per_target_perfdata=False)
+    return nagiosplugin.Check(resource, *job_contexts(run, resource),
+                              JobSummary(run.environment.name, "restore", resource))
+
+
+probe = Probe("IASO RESTORE", "check_iaso_restore", build, OPTIONS,
+              help_text="Restore one file through IASO and follow the job to its outcome. "
+                        "-w/-c apply to the job's duration in seconds.",
+              thresholds="job duration in seconds")
+main = probe.main
+
+if __name__ == "__main__":
+    main()
