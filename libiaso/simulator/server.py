@@ -48,7 +48,7 @@ class Simulator:
         class Handler(SimulatorHandler):
             sim = simulator
 
-        self.httpd = ThreadingHTTPServer((host, port), Handler)
+        self.httpd = _Server((host, port), Handler)
         self.httpd.daemon_threads = True
         scheme = "http"
         if tls:
@@ -149,11 +149,16 @@ class Simulator:
         return expiry is not None and expiry > time.monotonic()
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 1024  # thousands of clients may connect at once in load tests
+
+
 class SimulatorHandler(BaseHTTPRequestHandler):
     """One request: admin API, or a contract endpoint played through the scenario's faults."""
 
     sim: Simulator
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms stalls
     server_version = "IASO-simulator"
     sys_version = ""
 
