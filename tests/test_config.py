@@ -32,6 +32,10 @@ def test_ok_shipped_sample_loads() -> None:
     prod = config.environment("prod")
     assert prod.tls.verify is True
     assert prod.profile.endpoint("life").path == "/life"
+    assert [t.hostname for t in prod.backup_sets["linux-vms"]] == [
+        "vm-test-01.example.net", "vm-test-02.example.net"]
+    assert prod.restores["hosts-file"].source_path == "/etc"
+    assert prod.jobs.pool_size == 8 and prod.jobs.state_dir == "/var/lib/iaso-probes"
 
 
 def test_ok_defaults_are_laid_under_each_environment(tmp_path: Path) -> None:
@@ -74,12 +78,24 @@ def test_ok_profile_override_keeps_the_rest(tmp_path: Path) -> None:
      "profile.endpoints.life.method: expected one of GET, POST, PUT, got 'DELETE'"),
     (env(profile={"auth": {"password_encoding": "rot13"}}), "profile.auth.password_encoding"),
     (env(colour="blue"), "environments.prod: unknown key: colour"),
+    (env(jobs={"outcomes": {"Archived": "fine"}}),
+     "environments.prod.jobs.outcomes.Archived: expected one of ok, warning, critical"),
+    (env(jobs={"stall_warning": 600, "stall_critical": 60}),
+     "environments.prod.jobs.stall_critical: must not be below stall_warning"),
+    (env(jobs={"pool_size": 0}), "environments.prod.jobs.pool_size: expected a value at least 1"),
+    (env(backup_sets={"linux": [{"hostname": "vm-a"}]}),
+     "environments.prod.backup_sets.linux.0.level: is required"),
+    (env(backup_sets={"linux": []}), "environments.prod.backup_sets.linux: expected a non-empty"),
+    (env(restores={"r": {"hostname": "vm-a", "file_name": "f", "source_path": "/"}}),
+     "environments.prod.restores.r.destination: is required"),
 ], ids=["unknown-invalid-yaml", "unknown-empty-file", "unknown-not-a-mapping",
         "unknown-no-environment", "unknown-misspelt-top-key", "unknown-bad-url",
         "unknown-bad-flag", "unknown-misspelt-tls-key", "unknown-negative-timeout",
         "unknown-bad-proxy", "unknown-password-in-file", "unknown-no-password-source",
         "unknown-bad-severity", "unknown-bad-method", "unknown-bad-encoding",
-        "unknown-unknown-env-key"])
+        "unknown-unknown-env-key", "unknown-bad-outcome-category",
+        "unknown-stall-thresholds-reversed", "unknown-empty-pool", "unknown-backup-without-level",
+        "unknown-empty-backup-set", "unknown-restore-without-destination"])
 def test_unknown_config_errors_name_file_and_key(tmp_path: Path, data: Any,
                                                   message: str) -> None:
     path = write(tmp_path, data)

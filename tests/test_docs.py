@@ -5,10 +5,17 @@ import pytest
 from conftest import ROOT
 
 from libiaso.runner import Probe
-from probes import check_iaso_auth, check_iaso_health, check_iaso_life, check_iaso_response_time
+from probes import (
+    check_iaso_auth,
+    check_iaso_backup,
+    check_iaso_health,
+    check_iaso_life,
+    check_iaso_response_time,
+    check_iaso_restore,
+)
 
 PROBES = [check_iaso_life.probe, check_iaso_health.probe, check_iaso_response_time.probe,
-          check_iaso_auth.probe]
+          check_iaso_auth.probe, check_iaso_backup.probe, check_iaso_restore.probe]
 
 
 @pytest.mark.parametrize("probe", PROBES, ids=lambda p: p.program)
