@@ -50,7 +50,7 @@ class JobRun(ApiResource):
 
     def __init__(self, run: ProbeRun, kind: str, target_key: str, targets: Sequence[JobTarget],
                  wait: bool, relaunch_after: float, per_target_perfdata: bool = True) -> None:
-        self.run = run
+        super().__init__(run)
         self.per_target_perfdata = per_target_perfdata
         self.owners: Dict[str, str] = {}
         self.kind = kind
@@ -222,7 +222,20 @@ class JobContext(nagiosplugin.Context):
         return None
 
 
-def job_contexts(run: ProbeRun, resource: JobRun) -> List[nagiosplugin.Context]:
+def job_check(run: ProbeRun, kind: str, target_key: str, targets: Sequence[JobTarget],
+              wait: bool, relaunch_after: Optional[float],
+              per_target_perfdata: bool = True) -> nagiosplugin.Check:
+    """The whole check of a backup or restore probe."""
+    settings = run.environment.jobs
+    if relaunch_after is None:
+        relaunch_after = {"backup": settings.backup_interval,
+                          "restore": settings.restore_interval}[kind]
+    resource = JobRun(run, kind, target_key, targets, wait, relaunch_after, per_target_perfdata)
+    return nagiosplugin.Check(resource, *_contexts(run, resource),
+                              JobSummary(run.environment.name, kind, resource))
+
+
+def _contexts(run: ProbeRun, resource: JobRun) -> List[nagiosplugin.Context]:
     options = run.options
 
     def ran(metric: nagiosplugin.Metric, context: nagiosplugin.Context) -> str:

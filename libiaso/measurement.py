@@ -7,7 +7,7 @@ mapping (``FailureContext`` → ``libiaso.states``) and perfdata is printed on e
 """
 from __future__ import annotations
 
-from typing import Iterable, Iterator, List, Optional
+from typing import TYPE_CHECKING, Iterable, Iterator, List, Optional
 
 import nagiosplugin
 from nagiosplugin.state import Ok
@@ -15,18 +15,36 @@ from nagiosplugin.state import Ok
 from .errors import ServiceError
 from .states import state_for
 
+if TYPE_CHECKING:
+    from .runner import ProbeRun
+
 FAILURE = "failure"
 
 
 class ApiResource(nagiosplugin.Resource):
-    """A Resource whose API failures become a ``failure`` metric instead of an exception."""
+    """A Resource whose API failures become a ``failure`` metric instead of an exception.
+
+    ``time_metric`` names the metric of the one request the probe times: on a failure, the
+    time until it is still reported under that name.
+    """
+
+    time_metric: Optional[str] = None
+
+    def __init__(self, run: ProbeRun) -> None:
+        self.run = run
 
     def measure(self) -> Iterator[nagiosplugin.Metric]:
         raise NotImplementedError
 
+    def seconds(self, name: str, value: float) -> nagiosplugin.Metric:
+        """A time metric judged by the context of the same name, -t as its maximum."""
+        return nagiosplugin.Metric(name, round(value, 6), "s", min=0,
+                                   max=self.run.options.timeout, context=name)
+
     def metrics_on_failure(self, exc: ServiceError) -> Iterable[nagiosplugin.Metric]:
         """What was measured up to the failure; names already yielded are dropped."""
-        return ()
+        if self.time_metric and exc.elapsed is not None:
+            yield self.seconds(self.time_metric, exc.elapsed)
 
     def probe(self) -> List[nagiosplugin.Metric]:
         metrics: List[nagiosplugin.Metric] = []

@@ -6,12 +6,11 @@ the login is rejected or no token comes back; WARNING when the token would expir
 """
 from __future__ import annotations
 
-from typing import Iterable, Iterator, List
+from typing import Iterator, List
 
 import click
 import nagiosplugin
 
-from libiaso.errors import ServiceError
 from libiaso.measurement import ApiResource, FailureContext, IasoSummary, measured
 from libiaso.runner import Probe, ProbeRun
 
@@ -25,23 +24,19 @@ OPTIONS = [
 
 
 class Authentication(ApiResource):
+    time_metric = "login_time"
+
     def __init__(self, run: ProbeRun) -> None:
-        self.run = run
+        super().__init__(run)
         self.lifetime_known = False
 
     def measure(self) -> Iterator[nagiosplugin.Metric]:
         login = self.run.client.login()
-        yield nagiosplugin.Metric("login_time", round(login.elapsed, 6), "s", min=0,
-                                  max=self.run.options.timeout, context="login_time")
+        yield self.seconds("login_time", login.elapsed)
         if login.lifetime is not None:
             self.lifetime_known = True
             yield nagiosplugin.Metric("token_lifetime", round(login.lifetime), "s", min=0,
                                       context="token_lifetime")
-
-    def metrics_on_failure(self, exc: ServiceError) -> Iterable[nagiosplugin.Metric]:
-        if exc.elapsed is not None:
-            yield nagiosplugin.Metric("login_time", round(exc.elapsed, 6), "s", min=0,
-                                      max=self.run.options.timeout, context="login_time")
 
 
 # --- evaluation and presentation ---------------------------------------------------------------

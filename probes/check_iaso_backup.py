@@ -13,7 +13,7 @@ import click
 import nagiosplugin
 
 from libiaso.errors import ProbeUsageError
-from libiaso.job_check import JobRun, JobSummary, JobTarget, job_contexts
+from libiaso.job_check import JobTarget, job_check
 from libiaso.jobs import start_backup
 from libiaso.runner import Probe, ProbeRun
 
@@ -64,10 +64,7 @@ def targets(run: ProbeRun, hostname: Optional[str], level: str, set_name: Option
 def build(run: ProbeRun, hostname: Optional[str], level: str, set_name: Optional[str],
           all_sets: bool, wait: bool, relaunch_after: Optional[float]) -> nagiosplugin.Check:
     key, jobs = targets(run, hostname, level, set_name, all_sets)
-    interval = run.environment.jobs.backup_interval if relaunch_after is None else relaunch_after
-    resource = JobRun(run, "backup", key, jobs, wait, interval)
-    return nagiosplugin.Check(resource, *job_contexts(run, resource),
-                              JobSummary(run.environment.name, "backup", resource))
+    return job_check(run, "backup", key, jobs, wait, relaunch_after)
 
 
 probe = Probe("IASO BACKUP", "check_iaso_backup", build, OPTIONS,

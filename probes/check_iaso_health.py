@@ -6,13 +6,13 @@ be a WARNING instead of waking someone up.
 """
 from __future__ import annotations
 
-from typing import Any, Iterable, Iterator, List, NamedTuple, Optional
+from typing import Any, Iterator, List, NamedTuple, Optional
 
 import nagiosplugin
 from nagiosplugin.state import Critical, Ok, Warn
 
 from libiaso.client import Answer
-from libiaso.errors import ServiceError, WrongType
+from libiaso.errors import WrongType
 from libiaso.measurement import ApiResource, FailureContext, IasoSummary, failure_of, measured
 from libiaso.profile import field
 from libiaso.runner import Probe, ProbeRun
@@ -28,13 +28,11 @@ class Component(NamedTuple):
 
 
 class Health(ApiResource):
-    def __init__(self, run: ProbeRun) -> None:
-        self.run = run
+    time_metric = "time"
 
     def measure(self) -> Iterator[nagiosplugin.Metric]:
         answer = self.run.client.call("health")
-        yield nagiosplugin.Metric("time", round(answer.elapsed, 6), "s", min=0,
-                                  max=self.run.options.timeout, context="time")
+        yield self.seconds("time", answer.elapsed)
         components = list(self.components(answer))
         unhealthy = sum(1 for c in components if not c.healthy)
         yield nagiosplugin.Metric("healthy", len(components) - unhealthy, min=0,
@@ -74,11 +72,6 @@ class Health(ApiResource):
         status = field(item, endpoint.field_path("component_status"), "str", url=answer.url)
         message = field(item, endpoint.field_path("component_message"), "str", required=False)
         return name, status, message
-
-    def metrics_on_failure(self, exc: ServiceError) -> Iterable[nagiosplugin.Metric]:
-        if exc.elapsed is not None:
-            yield nagiosplugin.Metric("time", round(exc.elapsed, 6), "s", min=0,
-                                      max=self.run.options.timeout, context="time")
 
 
 # --- evaluation --------------------------------------------------------------------------------

@@ -4,11 +4,11 @@ GET the life endpoint; the HTTP status and the body's statusCode must both be 20
 """
 from __future__ import annotations
 
-from typing import Iterable, Iterator
+from typing import Iterator
 
 import nagiosplugin
 
-from libiaso.errors import ServiceError, WrongType
+from libiaso.errors import WrongType
 from libiaso.measurement import ApiResource, FailureContext, IasoSummary, measured
 from libiaso.runner import Probe, ProbeRun
 
@@ -16,24 +16,17 @@ from libiaso.runner import Probe, ProbeRun
 
 
 class Life(ApiResource):
-    def __init__(self, run: ProbeRun) -> None:
-        self.run = run
+    time_metric = "time"
 
     def measure(self) -> Iterator[nagiosplugin.Metric]:
         answer = self.run.client.call("life")
-        yield nagiosplugin.Metric("time", round(answer.elapsed, 6), "s", min=0,
-                                  max=self.run.options.timeout, context="time")
+        yield self.seconds("time", answer.elapsed)
         yield nagiosplugin.Metric("size", answer.size, "B", min=0, context="size")
         status_code = answer.field("status_code", "int")
         if status_code != 200:
             raise WrongType(f"{answer.url} answered statusCode {status_code}, expected 200",
                             field=answer.endpoint.field_path("status_code"), url=answer.url,
                             status=answer.status, elapsed=answer.elapsed)
-
-    def metrics_on_failure(self, exc: ServiceError) -> Iterable[nagiosplugin.Metric]:
-        if exc.elapsed is not None:
-            yield nagiosplugin.Metric("time", round(exc.elapsed, 6), "s", min=0,
-                                      max=self.run.options.timeout, context="time")
 
 
 # --- evaluation and presentation ---------------------------------------------------------------

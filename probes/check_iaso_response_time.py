@@ -31,7 +31,7 @@ OPTIONS = [
 
 class ResponseTimes(ApiResource):
     def __init__(self, run: ProbeRun, endpoint: str, samples: int, interval: float) -> None:
-        self.run = run
+        super().__init__(run)
         self.endpoint = endpoint
         self.samples = samples
         self.interval = interval

@@ -12,7 +12,7 @@ import nagiosplugin
 
 from libiaso.config import RestoreTarget
 from libiaso.errors import ProbeUsageError
-from libiaso.job_check import JobRun, JobSummary, JobTarget, job_contexts
+from libiaso.job_check import JobTarget, job_check
 from libiaso.jobs import start_restore
 from libiaso.runner import Probe, ProbeRun
 
@@ -59,11 +59,7 @@ def build(run: ProbeRun, restore_name: Optional[str], hostname: Optional[str],
     job = JobTarget(target.hostname, target.hostname,
                     lambda client: start_restore(client, target.hostname, target.file_name,
                                                  target.source_path, target.destination))
-    interval = run.environment.jobs.restore_interval if relaunch_after is None \
-        else relaunch_after
-    resource = JobRun(run, "restore", key, [job], wait, interval, per_target_perfdata=False)
-    return nagiosplugin.Check(resource, *job_contexts(run, resource),
-                              JobSummary(run.environment.name, "restore", resource))
+    return job_check(run, "restore", key, [job], wait, relaunch_after, per_target_perfdata=False)
 
 
 probe = Probe("IASO RESTORE", "check_iaso_restore", build, OPTIONS,
