@@ -133,9 +133,10 @@ class NagiosCore:
                 self.command(f"SCHEDULE_FORCED_SVC_CHECK;{host};{service};{int(time.time())}")
                 next_force = time.monotonic() + 2
             time.sleep(0.25)
+        shown = {k: last.get(k) for k in ("current_state", "state_type", "current_attempt",
+                                          "plugin_output")}
         raise AssertionError(f"{host}/{service} never reached state {state} "
-                             f"(hard={hard}, output~{output!r}); last: "
-                             f"{ {k: last.get(k) for k in ('current_state', 'state_type', 'plugin_output', 'current_attempt')} }")
+                             f"(hard={hard}, output~{output!r}); last: {shown}")
 
     def sent_mails(self) -> List[str]:
         return [p.read_text() for p in sorted(self.mails.glob("*.eml"))]
