@@ -78,6 +78,17 @@ def config(tmp_path: Path, sim: Simulator) -> Path:
     return write_config(tmp_path, sim.url)
 
 
+def require_core(binary: str, packages: str) -> None:
+    """Skip a module whose core is not installed, except in CI, where that is a failure."""
+    if os.path.exists(binary):
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"{binary} is missing: scripts/test installs {packages} with apt-get",
+                    pytrace=False)
+    pytest.skip(f"{binary} is not installed (apt-get install {packages})",
+                allow_module_level=True)
+
+
 @dataclass
 class Finished:
     code: int

@@ -16,18 +16,10 @@ from typing import Any, Dict, Iterator, List
 
 import pytest
 import yaml
-from conftest import PASSWORD, ROOT, USERNAME, play
+from conftest import PASSWORD, ROOT, USERNAME, play, require_core
 
 BINARY = shutil.which("icinga2") or "/usr/sbin/icinga2"
-SERVICES = ("IASO life", "IASO health", "IASO response time", "IASO auth",
-            "IASO backup linux-vms", "IASO restore hosts-file")
-
-if not os.path.exists(BINARY):
-    if os.environ.get("CI"):
-        pytest.fail("icinga2 is not installed: .ci/run installs Debian's icinga2-bin",
-                    pytrace=False)
-    pytest.skip("icinga2 is not installed (apt-get install icinga2-bin icinga2-common)",
-                allow_module_level=True)
+require_core(BINARY, "icinga2-bin icinga2-common")
 
 pytestmark = pytest.mark.integration
 

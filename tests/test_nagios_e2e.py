@@ -2,7 +2,6 @@
 probes as the core runs them, dependencies and the service-desk notifications."""
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import sys
@@ -12,18 +11,13 @@ from typing import Any, Iterator, List
 
 import pytest
 import yaml
-from conftest import PASSWORD, USERNAME, play
+from conftest import PASSWORD, USERNAME, play, require_core
 from nagios_core import BINARY, NagiosCore
 
 ENVIRONMENTS = ("lab", "qualif", "prod")
 HEALTHY = {"job_speed": 60, "job_duration": 60}
 
-if not os.path.exists(BINARY):
-    if os.environ.get("CI"):
-        pytest.fail("nagios4 is not installed: .ci/run installs Debian's nagios4-core",
-                    pytrace=False)
-    pytest.skip("nagios4 is not installed (apt-get install nagios4-core)",
-                allow_module_level=True)
+require_core(BINARY, "nagios4-core")
 
 pytestmark = pytest.mark.integration
 
