@@ -20,6 +20,7 @@ PATH_VARIABLE = "IASO_PROBES_CONFIG"
 SEVERITIES = ("warning", "critical")
 PROXY_FROM_ENVIRONMENT = "environment"
 NO_PROXY = "none"
+LOG_LEVELS = ("debug", "info", "warning", "error")
 DEFAULT_CONNECT_TIMEOUT = 5.0
 DEFAULT_READ_TIMEOUT = 30.0
 
@@ -85,9 +86,18 @@ class Environment(NamedTuple):
     restores: Mapping[str, RestoreTarget]
 
 
+class LogSettings(NamedTuple):
+    """Where a run leaves its traces: the JSON results log and the application log."""
+
+    results: Optional[str] = None
+    application: Optional[str] = None
+    level: str = "warning"
+
+
 class Config(NamedTuple):
     path: str
     environments: Mapping[str, Environment]
+    logging: LogSettings = LogSettings()
 
     def environment(self, name: Optional[str]) -> Environment:
         """The environment named on the command line, or the only one the file has."""
@@ -164,8 +174,14 @@ def parse_config(data: Any, path: str) -> Config:
         environments[name] = _parse_environment(Node(merged, path, f"environments.{name}"), name)
     if not environments:
         raise envs_node.error("no environment is configured")
+    log_node = root.node("logging")
+    base = os.path.dirname(os.path.abspath(path))
+    settings = LogSettings(results=_file(log_node, "results", base),
+                           application=_file(log_node, "application", base),
+                           level=log_node.text("level", "warning", choices=LOG_LEVELS))
+    log_node.finish()
     root.finish()
-    return Config(path=path, environments=environments)
+    return Config(path=path, environments=environments, logging=settings)
 
 
 def _parse_environment(node: Node, name: str) -> Environment:

@@ -10,6 +10,7 @@ runs and short jobs.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import time
 from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence
@@ -26,6 +27,7 @@ from .outcomes import OutcomeTable, Verdict, clock, judge
 from .runner import ProbeRun
 from .state_file import StateFile, StateFileError, state_path
 
+log = logging.getLogger("iaso.jobs")
 STATES = (Ok, Warn, Critical, Unknown)
 IN_PROGRESS_WORD = "in progress"
 
@@ -87,10 +89,18 @@ class JobRun(ApiResource):
                      != sorted(t.label for t in self.targets)))
             try:
                 if due:
+                    log.info("%s: launching %d %s(s)%s", path, len(self.targets), self.kind,
+                             " (the last ones ended and are due again)" if self.tracks else "")
                     self.tracks = []
                     self._launch()
                 elif not all(t.finished for t in self.tracks):
+                    log.info("%s: polling %d job(s) in progress", path,
+                             sum(1 for t in self.tracks if not t.finished))
                     self._timed("poll_time", lambda: self._follower().poll_once(self.tracks))
+                else:
+                    log.info("%s: every job has ended; the next launch is due in %.0f s", path,
+                             self.relaunch_after - (now - min(t.launched_at
+                                                              for t in self.tracks)))
             finally:
                 state.write({"kind": self.kind, "target": self.target_key,
                              "tracks": [t.to_dict() for t in self.tracks]})

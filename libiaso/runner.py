@@ -23,6 +23,7 @@ from .deadline import Deadline, process_age
 from .errors import IasoError
 from .output import STATE_NAMES, render
 from .redaction import Redactor
+from .run_record import ApplicationLog, RunRecord
 from .states import state_for
 
 DEFAULT_TIMEOUT = 10.0
@@ -175,31 +176,45 @@ class Probe:
             logging.getLogger(name).setLevel(level)
         logging.getLogger("urllib3").setLevel(max(level, logging.INFO))
         deadline = Deadline(options.timeout, started=started)
-        env_name: Optional[str] = None
+        record = RunRecord(self.program, time.time() - deadline.elapsed())
         run: Optional[ProbeRun] = None
+        trail = ApplicationLog(redactor)
         deadline.arm()
         try:
             try:
-                config = load_config(options.config_path)
-                environment = config.environment(options.env_name)
-                env_name = environment.name
+                record.config = load_config(options.config_path)
+                trail.open(record.config.logging, level, record.notes)
+                environment = record.config.environment(options.env_name)
+                record.environment = environment.name
                 run = ProbeRun(options, environment, deadline, redactor)
-                check = self.build(run, **extra)
-                check()
+                record.check = self.build(run, **extra)
+                record.check()
             finally:
                 deadline.disarm()
                 if run is not None:
                     run.close()
         except IasoError as exc:
-            code = int(state_for(exc))
-            summary = f"{env_name}: {exc.message}" if env_name else exc.message
-            return self._finish(code, summary, (), [], options, redactor, capture)
+            record.error = exc
+            record.code = int(state_for(exc))
+            env = record.environment
+            record.summary = f"{env}: {exc.message}" if env else exc.message
         except Exception as exc:  # noqa: BLE001 - a bug must still give one clean UNKNOWN line
-            summary = f"internal error: {type(exc).__name__}: {exc}"
-            details = traceback.format_exc().splitlines() if options.verbosity >= 3 else []
-            return self._finish(UNKNOWN, summary, (), details, options, redactor, capture)
-        return self._finish(int(check.state), check.summary_str, check.perfdata,
-                            _lines(check.verbose_str), options, redactor, capture)
+            record.error = exc
+            record.code = UNKNOWN
+            record.summary = f"internal error: {type(exc).__name__}: {exc}"
+            if options.verbosity >= 3:
+                record.long_lines = traceback.format_exc().splitlines()
+        else:
+            check = record.check
+            record.code = int(check.state)
+            record.summary = check.summary_str
+            record.perfdata = list(check.perfdata)
+            record.long_lines = _lines(check.verbose_str)
+        outcome = self._finish(record.code, record.summary, record.perfdata,
+                               record.long_lines + record.keep(deadline.elapsed(), redactor),
+                               options, redactor, capture)
+        trail.close(f"{self.program} {record.environment or '-'}: {outcome.first_line}")
+        return outcome
 
     def _finish(self, code: int, summary: str, perfdata: Sequence[str], long_lines: List[str],
                 options: Optional[CommonOptions], redactor: Redactor,

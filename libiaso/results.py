@@ -1,0 +1,86 @@
+"""The results log: one JSON line per probe run, for Elasticsearch and for iaso-report.
+
+Field names follow the Elastic Common Schema where one exists (``@timestamp``, ``event.*``,
+``service.*``, ``host.*``, ``error.*``) and live under ``iaso.*`` otherwise; docs/results-log.md
+describes every field. Many probes append to the same file at the same moment, so each record
+is written with one ``write`` on a descriptor opened with O_APPEND: lines never interleave, and
+since the file is opened afresh by every run, logrotate's ``create`` needs nothing restarted.
+Writing the log never changes a probe's state: a failure only adds a line to long output.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import time
+from typing import Any, Dict, List, Optional
+
+from . import __version__
+
+STATE_NAMES = ("OK", "WARNING", "CRITICAL", "UNKNOWN")
+OUTCOMES = ("success", "failure", "failure", "unknown")
+RESPONSE_TIME_METRICS = ("time", "time_avg", "login_time")
+RECORD_LIMIT = 60000
+
+
+def utc_timestamp(epoch: float) -> str:
+    """ISO 8601 in UTC with milliseconds, as Elasticsearch's date type expects."""
+    seconds = int(epoch)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + \
+        f".{int((epoch - seconds) * 1000):03d}Z"
+
+
+def build_record(*, probe: str, environment: Optional[str], started: float, duration: float,
+                 code: int, summary: str, metrics: List[Dict[str, Any]],
+                 jobs: List[Dict[str, Any]], components: List[Dict[str, Any]],
+                 error: Optional[BaseException]) -> Dict[str, Any]:
+    """One run as a JSON-ready record (no secret: built from what the probe printed)."""
+    iaso: Dict[str, Any] = {
+        "probe": probe,
+        "version": __version__,
+        "environment": environment,
+        "state": {"name": STATE_NAMES[code], "code": code},
+        "summary": summary,
+        "duration_s": round(duration, 6),
+        "metrics": metrics,
+    }
+    timing = next((m["value"] for m in metrics if m["name"] in RESPONSE_TIME_METRICS), None)
+    if timing is not None:
+        iaso["response_time_s"] = timing
+    if jobs:
+        iaso["jobs"] = jobs
+        iaso["targets"] = [job["host"] for job in jobs]
+    if components:
+        iaso["components"] = components
+        iaso["unhealthy_components"] = [c["name"] for c in components if not c["healthy"]]
+    record: Dict[str, Any] = {
+        "@timestamp": utc_timestamp(started),
+        "event": {"kind": "event", "dataset": "iaso.probe", "module": "iaso",
+                  "duration": int(duration * 1e9), "outcome": OUTCOMES[code]},
+        "service": {"name": "IASO", "type": "iaso", "environment": environment},
+        "host": {"hostname": socket.gethostname()},
+        "iaso": iaso,
+    }
+    if error is not None:
+        record["error"] = {"type": type(error).__name__,
+                           "message": str(getattr(error, "message", error))}
+    return record
+
+
+def append_record(path: str, line: str) -> Optional[str]:
+    """Append one line with a single write; the reason it could not be done, or None."""
+    data = (line.rstrip("\n") + "\n").encode("utf-8")
+    if len(data) > RECORD_LIMIT:
+        return f"results log record of {len(data)} bytes not written (limit {RECORD_LIMIT})"
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    except OSError as exc:
+        return f"results log {path} cannot be opened: {exc.strerror}"
+    try:
+        written = os.write(fd, data)
+    except OSError as exc:
+        return f"results log {path} cannot be written: {exc.strerror}"
+    finally:
+        os.close(fd)
+    if written != len(data):
+        return f"results log {path}: only {written} of {len(data)} bytes written (disk full?)"
+    return None
