@@ -7,7 +7,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterator, Optional
+from typing import Any, Dict, Iterator, List, Optional
 
 import pytest
 import yaml
@@ -31,6 +31,26 @@ def private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         os.environ.pop("IASO_PROBES_CACHE_DIR", None)
     else:
         os.environ["IASO_PROBES_CACHE_DIR"] = saved
+
+
+OUTPUTS: List[str] = []   # every output of every probe run of the session, for leak checks
+
+
+@pytest.fixture(scope="session", autouse=True)
+def record_outputs() -> Iterator[None]:
+    """Keep what every in-process probe run printed, for tests/test_zz_no_secret_leaked.py."""
+    from libiaso.runner import Probe
+
+    original = Probe.run
+
+    def recording(self: Probe, *args: Any, **kwargs: Any) -> Any:
+        outcome = original(self, *args, **kwargs)
+        OUTPUTS.append(outcome.output)
+        return outcome
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Probe, "run", recording)
+        yield
 
 
 @pytest.fixture(scope="session")
@@ -110,4 +130,5 @@ def run_program(module: str, *args: str, env: Optional[Dict[str, str]] = None,
     started = time.monotonic()
     done = subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True,
                           env=environment, timeout=timeout, cwd=str(ROOT), user=user)
+    OUTPUTS.extend((done.stdout, done.stderr))
     return Finished(done.returncode, done.stdout, done.stderr, time.monotonic() - started)

@@ -36,6 +36,8 @@ def test_ok_shipped_sample_loads() -> None:
         "vm-test-01.example.net", "vm-test-02.example.net"]
     assert prod.restores["hosts-file"].source_path == "/etc"
     assert prod.jobs.pool_size == 8 and prod.jobs.state_dir == "/var/lib/iaso-probes"
+    assert config.logging.results == "/var/log/iaso-probes/results.jsonl"
+    assert config.logging.level == "info"
 
 
 def test_ok_defaults_are_laid_under_each_environment(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ import threading
 import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from .jobs import JobBook
 from .scenario import COMPONENTS, Scenario, ScenarioError, scenario_from
@@ -32,6 +32,7 @@ class Simulator:
         self.connections = 0
         self.peak_connections = 0
         self.tokens: Dict[str, float] = {}
+        self.issued: List[str] = []  # every token ever handed out, for leak checks
         self.stopping = threading.Event()
         self.lock = threading.Lock()
         self.httpd: Optional[ThreadingHTTPServer] = None
@@ -115,6 +116,7 @@ class Simulator:
         token = _jwt(scenario.username, time.time() + lifetime)
         with self.lock:
             self.tokens[token] = time.monotonic() + lifetime
+            self.issued.append(token)
         return 200, {"token": token, "expiresIn": int(lifetime)}
 
     def backup(self, body: Any, headers: Any) -> Tuple[int, Any]:
