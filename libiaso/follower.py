@@ -133,4 +133,5 @@ class JobFollower:
 
     def _back_off(self, key: int, interval: float) -> float:
         self._intervals[key] = min(self.max_interval, interval * 2)
+        log.info("status poll failed; next try in %.1f s", self._intervals[key])
         return self._intervals[key]

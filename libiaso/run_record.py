@@ -60,6 +60,21 @@ class _RedactingFormatter(logging.Formatter):
         return self.redactor(super().format(record))
 
 
+class _QuietFileHandler(logging.FileHandler):
+    """A full disk must not put logging's traceback on stderr: note it once instead."""
+
+    def __init__(self, path: str, notes: List[str]) -> None:
+        super().__init__(path, encoding="utf-8", delay=False)
+        self.notes = notes
+        self.failed = False
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        if not self.failed:
+            self.failed = True
+            self.notes.append(f"application log {self.baseFilename} cannot be written "
+                              "(disk full?); lines were lost")
+
+
 class ApplicationLog:
     """The configured application log file, attached to the ``iaso`` loggers for one run."""
 
@@ -71,7 +86,7 @@ class ApplicationLog:
         if not settings.application:
             return
         try:
-            handler = logging.FileHandler(settings.application, encoding="utf-8")
+            handler = _QuietFileHandler(settings.application, notes)
         except OSError as exc:
             notes.append(f"application log {settings.application} cannot be opened: "
                          f"{exc.strerror}")
@@ -91,7 +106,10 @@ class ApplicationLog:
         if self.handler.level <= logging.INFO:
             logger.info("finished: %s", last_line)
         logger.removeHandler(self.handler)
-        self.handler.close()
+        try:
+            self.handler.close()
+        except OSError:
+            pass
         self.handler = None
 
 

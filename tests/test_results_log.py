@@ -11,7 +11,7 @@ from typing import Any, Dict, List
 
 import pytest
 import yaml
-from conftest import PASSWORD, ROOT, play, write_config
+from conftest import PASSWORD, ROOT, play, run_program, write_config
 
 from probes import check_iaso_backup, check_iaso_health, check_iaso_life
 
@@ -83,6 +83,17 @@ def test_ok_logging_problems_never_change_the_state(sim: Any, tmp_path: Path) ->
     assert outcome.code == 0
     assert f"application log {tmp_path}/missing/app.log cannot be opened" in outcome.output
     assert f"results log {tmp_path}/missing/results.jsonl cannot be opened" in outcome.output
+
+
+def test_ok_full_disk_is_a_note_not_a_state_nor_stderr(sim: Any, tmp_path: Path) -> None:
+    config = write_config(tmp_path, sim.url)
+    data = yaml.safe_load(config.read_text())
+    data["logging"] = {"results": "/dev/full", "application": "/dev/full", "level": "info"}
+    config.write_text(yaml.safe_dump(data))
+    done = run_program("probes.check_iaso_life", "-C", str(config))
+    assert done.code == 0 and done.stderr == "", done
+    assert "results log /dev/full cannot be written: No space left on device" in done.stdout
+    assert "application log /dev/full cannot be written (disk full?)" in done.stdout
 
 
 def test_ok_application_log_tells_what_was_done_and_no_secret(sim: Any, tmp_path: Path) -> None:
