@@ -13,7 +13,7 @@ import json
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Dict, Mapping, NamedTuple, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, NamedTuple, Optional, Tuple
 from urllib.parse import urljoin, urlsplit
 
 from . import __version__
@@ -313,7 +313,11 @@ def parse_json(raw: bytes, *, url: str, status: int, elapsed: float) -> Dict[str
         raise NotJson(f"{_short(url)} answered HTTP {status} with an empty body", url=url,
                       status=status, elapsed=elapsed)
     try:
-        document = json.loads(raw.decode("utf-8-sig"), parse_constant=_reject_constant)
+        document = _strict_json(raw)
+    except DuplicateKey as exc:
+        raise NotJson(f"{_short(url)} answered HTTP {status} with JSON that names "
+                      f"{exc.args[0]!r} twice: ambiguous", url=url, status=status,
+                      elapsed=elapsed) from None
     except (UnicodeDecodeError, ValueError, RecursionError):
         kind = "HTML" if raw.lstrip()[:1] == b"<" else "not valid JSON"
         raise NotJson(f"{_short(url)} answered HTTP {status} with a body that is {kind}", url=url,
@@ -354,6 +358,27 @@ def _token_from(answer: Answer) -> str:
     return token
 
 
+class DuplicateKey(ValueError):
+    """An object names the same key twice: which value the API meant is anyone's guess."""
+
+
+def _strict_json(raw: bytes) -> Any:
+    """JSON as RFC 8259 means it: no NaN or Infinity, no key given twice (a BOM is allowed)."""
+    return json.loads(raw.decode("utf-8-sig"), parse_constant=_reject_constant,
+                      object_pairs_hook=_unique_keys)
+
+
+def _unique_keys(pairs: List[Tuple[str, Any]]) -> Dict[str, Any]:
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        seen: set = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise DuplicateKey(key)
+            seen.add(key)
+    return document
+
+
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
@@ -363,7 +388,7 @@ def _error_text(raw: bytes) -> Optional[str]:
     if not raw.strip():
         return None
     try:
-        document = json.loads(raw.decode("utf-8-sig"), parse_constant=_reject_constant)
+        document = _strict_json(raw)
     except (UnicodeDecodeError, ValueError, RecursionError):
         if raw.lstrip()[:1] == b"<":
             return "HTML page"

@@ -113,7 +113,16 @@ class JobTrack:
         self.error_is_final = False
 
     def observe(self, snapshot: JobStatus, now: float, category: Optional[str]) -> None:
-        """Take a new snapshot; ``category`` is the outcome table's word for its status."""
+        """Take a new snapshot; ``category`` is the outcome table's word for its status.
+
+        A job whose percentage goes back while it runs is not progressing as Commvault
+        reports jobs: the API is answering for something else, and the job is failed here.
+        """
+        if category == "running" and snapshot.percent is not None and self.percent is not None \
+                and snapshot.percent < self.percent and self.status == snapshot.status:
+            self.fail(f"job {self.job_id} went back from {self.percent:g} % to "
+                      f"{snapshot.percent:g} %", final=True)
+            return
         self.polls += 1
         if self.percent_changed_at is None or snapshot.percent != self.percent:
             self.percent_changed_at = now
