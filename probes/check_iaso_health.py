@@ -11,6 +11,7 @@ from typing import Any, Iterator, List, NamedTuple, Optional
 import nagiosplugin
 from nagiosplugin.state import Critical, Ok, Warn
 
+from libiaso.answers import verify
 from libiaso.client import Answer
 from libiaso.errors import WrongType
 from libiaso.measurement import ApiResource, FailureContext, IasoSummary, failure_of, measured
@@ -49,10 +50,8 @@ class Health(ApiResource):
 
     def components(self, answer: Answer) -> Iterator[Component]:
         healthy_values = self.run.environment.profile.healthy_values
+        verify(answer)
         raw = answer.field("components", "components")
-        if not raw:
-            raise WrongType("the health answer lists no component",
-                            field=answer.endpoint.field_path("components"), url=answer.url)
         entries = raw.items() if isinstance(raw, dict) else ((None, item) for item in raw)
         for index, (key, item) in enumerate(entries):
             name, status, message = self._component_fields(answer, key, item, index)

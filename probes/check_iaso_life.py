@@ -8,7 +8,7 @@ from typing import Iterator
 
 import nagiosplugin
 
-from libiaso.errors import WrongType
+from libiaso.answers import verify
 from libiaso.measurement import ApiResource, FailureContext, IasoSummary, measured
 from libiaso.runner import Probe, ProbeRun
 
@@ -22,11 +22,7 @@ class Life(ApiResource):
         answer = self.run.client.call("life")
         yield self.seconds("time", answer.elapsed)
         yield nagiosplugin.Metric("size", answer.size, "B", min=0, context="size")
-        status_code = answer.field("status_code", "int")
-        if status_code != 200:
-            raise WrongType(f"{answer.url} answered statusCode {status_code}, expected 200",
-                            field=answer.endpoint.field_path("status_code"), url=answer.url,
-                            status=answer.status, elapsed=answer.elapsed)
+        verify(answer)
 
 
 # --- evaluation and presentation ---------------------------------------------------------------

@@ -12,6 +12,7 @@ from typing import Iterable, Iterator, List
 import click
 import nagiosplugin
 
+from libiaso.answers import verify
 from libiaso.errors import ProbeUsageError, ServiceError
 from libiaso.measurement import ApiResource, FailureContext, IasoSummary, QuietContext, measured
 from libiaso.runner import Probe, ProbeRun
@@ -41,7 +42,9 @@ class ResponseTimes(ApiResource):
         for index in range(self.samples):
             if index and self.interval:
                 time.sleep(min(self.interval, self.run.deadline.remaining()))
-            self.times.append(self.run.client.call(self.endpoint).elapsed)
+            answer = self.run.client.call(self.endpoint)
+            verify(answer)   # on failure its time is added once, by metrics_on_failure
+            self.times.append(answer.elapsed)
         yield from self.statistics()
 
     def metrics_on_failure(self, exc: ServiceError) -> Iterable[nagiosplugin.Metric]:

@@ -151,6 +151,9 @@ CASES: List[Case] = [
     Case("crit-response-time-never-answers", "response_time",
          r"^IASO RESPONSE TIME CRITICAL - lab: no complete answer .* \| samples=1;;;0;3 "
          r"time_avg=1\.\d+s", ("-n", "3", "-t", "2"), fault("life", hang=True)),
+    Case("crit-response-time-fast-but-wrong-answer", "response_time",
+         r"^IASO RESPONSE TIME CRITICAL - lab: \S+ answered statusCode 500, expected 200 \| "
+         r"samples=1;;;0;1 ", scenario=fault("life", body={"json": {"statusCode": 500}})),
     Case("unknown-response-time-unknown-endpoint", "response_time",
          r"^IASO RESPONSE TIME UNKNOWN - lab: unknown endpoint 'nope'", ("-e", "nope")),
     Case("unknown-response-time-endpoint-with-parameters", "response_time",
