@@ -78,6 +78,9 @@ def test_every_probe_keeps_its_promises(behaviour: str, hostile: Any, tmp_path: 
             "under 8 KB": len(done.stdout.encode()) < 8192,
             f"within -t + 0.5 s ({elapsed:.2f} s)": elapsed <= TIMEOUT + 0.5,
             "stderr empty": done.stderr == "",
+            "nothing injected as a line of its own": not any(
+                line.startswith(("X-Injected", "IASO LIFE OK - fake"))
+                for line in done.stdout.splitlines()),
         }
         logs = "".join(p.read_text(errors="replace") for p in
                        (tmp_path / "app.log", tmp_path / "results.jsonl") if p.exists())

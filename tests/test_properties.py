@@ -20,14 +20,16 @@ from libiaso.runner import NagiosRange
 
 SETTINGS = settings(max_examples=300, deadline=None, derandomize=True)
 json_scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20)
-json_values = st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
-    st.text(max_size=8), inner, max_size=4), max_leaves=20)
+json_values = st.recursive(
+    json_scalars, lambda inner: st.lists(inner, max_size=4)
+    | st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=20)
 yaml_keys = st.sampled_from(["environments", "defaults", "logging", "base_url", "credentials",
                              "username", "password_file", "tls", "verify", "profile",
                              "endpoints", "life", "path", "method", "jobs", "timeouts",
                              "read", "health_severity", "backup_sets", "restores", "x"])
-config_like = st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
-    yaml_keys | st.text(max_size=6), inner, max_size=4), max_leaves=25)
+config_like = st.recursive(
+    json_scalars, lambda inner: st.lists(inner, max_size=3)
+    | st.dictionaries(yaml_keys | st.text(max_size=6), inner, max_size=4), max_leaves=25)
 
 
 @SETTINGS
