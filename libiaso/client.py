@@ -82,7 +82,6 @@ class IasoClient:
         self.deadline = deadline
         self.redactor = redactor or Redactor()
         self.logins = 0
-        self.requests_sent = 0
         self._token: Optional[Secret] = None
         self._session: Optional[requests.Session] = None
         self._auth_lock = threading.RLock()
@@ -249,7 +248,6 @@ class IasoClient:
         timeouts = self.environment.timeouts
         timeout = (min(timeouts.connect, remaining), min(timeouts.read, remaining))
         response = None
-        self.requests_sent += 1
         try:
             # verify is repeated here: requests lets REQUESTS_CA_BUNDLE override a session's own.
             response = session.request(method, url, json=body, headers=headers, timeout=timeout,

@@ -29,7 +29,6 @@ from .state_file import StateFile, StateFileError, state_path
 
 log = logging.getLogger("iaso.jobs")
 STATES = (Ok, Warn, Critical, Unknown)
-IN_PROGRESS_WORD = "in progress"
 
 
 class JobTarget(NamedTuple):
@@ -81,26 +80,23 @@ class JobRun(ApiResource):
                           self.target_key)
         with StateFile(path, self.run.deadline) as state:
             self.tracks = _tracks_from(state.read(), path)
-            now = time.time()
-            due = not self.tracks or (
-                all(t.finished for t in self.tracks)
-                and (now - min(t.launched_at for t in self.tracks) >= self.relaunch_after
-                     or sorted(t.label for t in self.tracks)
-                     != sorted(t.label for t in self.targets)))
+            unfinished = [t for t in self.tracks if not t.finished]
+            age = time.time() - min((t.launched_at for t in self.tracks), default=0.0)
+            targets_changed = sorted(t.label for t in self.tracks) != \
+                sorted(t.label for t in self.targets)
             try:
-                if due:
+                if not self.tracks or (not unfinished and (age >= self.relaunch_after
+                                                           or targets_changed)):
                     log.info("%s: launching %d %s(s)%s", path, len(self.targets), self.kind,
                              " (the last ones ended and are due again)" if self.tracks else "")
                     self.tracks = []
                     self._launch()
-                elif not all(t.finished for t in self.tracks):
-                    log.info("%s: polling %d job(s) in progress", path,
-                             sum(1 for t in self.tracks if not t.finished))
+                elif unfinished:
+                    log.info("%s: polling %d job(s) in progress", path, len(unfinished))
                     self._timed("poll_time", lambda: self._follower().poll_once(self.tracks))
                 else:
                     log.info("%s: every job has ended; the next launch is due in %.0f s", path,
-                             self.relaunch_after - (now - min(t.launched_at
-                                                              for t in self.tracks)))
+                             self.relaunch_after - age)
             finally:
                 state.write({"kind": self.kind, "target": self.target_key,
                              "tracks": [t.to_dict() for t in self.tracks]})
@@ -296,7 +292,7 @@ class JobSummary(IasoSummary):
         progress = ", ".join(self._progress(t) for t in running)
         done = total - len(running)
         prefix = f"{done} of {total} {self._plural(total)} completed, " if done else ""
-        return f"{prefix}{len(running)} {IN_PROGRESS_WORD}: {progress}"
+        return f"{prefix}{len(running)} in progress: {progress}"
 
     def _progress(self, track: JobTrack) -> str:
         if track.percent is None or self.resource.table.category(track.status) != "running":
