@@ -28,7 +28,6 @@ DEFAULT_OUTCOMES: Dict[str, str] = {
     "queued": "waiting",
     "suspended": "waiting",
 }
-IN_PROGRESS = ("running", "waiting")
 OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
 
 

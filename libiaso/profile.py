@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any, Dict, Mapping, NamedTuple, Optional, Tuple
 
-from .errors import ConfigError, MissingField, WrongType
+from .errors import MissingField, WrongType
 from .schema import Node
 
 DEFAULT_PROFILE: Dict[str, Any] = {
@@ -60,6 +60,12 @@ DEFAULT_PROFILE: Dict[str, Any] = {
 }
 
 METHODS = ("GET", "POST", "PUT")
+PARAMETERS: Dict[str, Tuple[str, ...]] = {
+    "login": ("username", "password"),
+    "backup": ("hostname", "level"),
+    "job_status": ("job_id", "hostname"),
+    "restore": ("hostname", "file_name", "source_path", "destination"),
+}
 _PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
 _WHOLE_PLACEHOLDER = re.compile(r"^\{([a-z_][a-z0-9_]*)\}$")
 
@@ -147,17 +153,13 @@ def _parse_endpoint(node: Node, role: str) -> Endpoint:
         fields[name] = value
     endpoint = Endpoint(role=role, method=method, path=path, auth=node.flag("auth", False),
                         body=node.raw("body", None), fields=fields)
+    available = PARAMETERS.get(role, ())
+    unknown = [p for p in endpoint.parameters() if p not in available]
+    if unknown:  # found here, not as a KeyError in the middle of a probe run
+        raise node.error(f"uses unknown parameter(s) {', '.join(unknown)}; "
+                         f"known: {', '.join(available) or 'none'}")
     node.finish()
     return endpoint
-
-
-def require_parameters(endpoint: Endpoint, available: Tuple[str, ...], where: str) -> None:
-    """Fail early, as a configuration error, if a template names an unknown parameter."""
-    unknown = [p for p in endpoint.parameters() if p not in available]
-    if unknown:
-        raise ConfigError(f"endpoint {endpoint.role!r} uses unknown parameter(s) "
-                          f"{', '.join(unknown)}; known: {', '.join(available)}", path=where,
-                          key=f"profile.endpoints.{endpoint.role}")
 
 
 def _template_names(template: Any) -> set:

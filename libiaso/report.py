@@ -19,7 +19,6 @@ from typing import IO, Any, Dict, Iterable, List, Optional, Tuple
 import click
 
 STATES = ("OK", "WARNING", "CRITICAL", "UNKNOWN")
-JOB_PROBES = ("check_iaso_backup", "check_iaso_restore")
 
 
 class Histogram:

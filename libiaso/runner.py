@@ -21,7 +21,7 @@ from . import __version__
 from .config import Environment, default_path, load_config
 from .deadline import Deadline, process_age
 from .errors import IasoError
-from .output import STATE_NAMES, render
+from .output import render
 from .redaction import Redactor
 from .run_record import ApplicationLog, RunRecord
 from .states import state_for
@@ -92,10 +92,6 @@ class Outcome(NamedTuple):
 
     code: int
     output: str
-
-    @property
-    def state(self) -> str:
-        return STATE_NAMES[self.code]
 
     @property
     def first_line(self) -> str:

@@ -79,6 +79,8 @@ def test_ok_profile_override_keeps_the_rest(tmp_path: Path) -> None:
     (env(profile={"endpoints": {"life": {"method": "DELETE"}}}),
      "profile.endpoints.life.method: expected one of GET, POST, PUT, got 'DELETE'"),
     (env(profile={"auth": {"password_encoding": "rot13"}}), "profile.auth.password_encoding"),
+    (env(profile={"endpoints": {"backup": {"body": {"host": "{hostnme}"}}}}),
+     "profile.endpoints.backup: uses unknown parameter(s) hostnme; known: hostname, level"),
     (env(colour="blue"), "environments.prod: unknown key: colour"),
     (env(jobs={"outcomes": {"Archived": "fine"}}),
      "environments.prod.jobs.outcomes.Archived: expected one of ok, warning, critical"),
@@ -95,6 +97,7 @@ def test_ok_profile_override_keeps_the_rest(tmp_path: Path) -> None:
         "unknown-bad-flag", "unknown-misspelt-tls-key", "unknown-negative-timeout",
         "unknown-bad-proxy", "unknown-password-in-file", "unknown-no-password-source",
         "unknown-bad-severity", "unknown-bad-method", "unknown-bad-encoding",
+        "unknown-misspelt-template-parameter",
         "unknown-unknown-env-key", "unknown-bad-outcome-category",
         "unknown-stall-thresholds-reversed", "unknown-empty-pool", "unknown-backup-without-level",
         "unknown-empty-backup-set", "unknown-restore-without-destination"])

@@ -48,9 +48,6 @@ class JobBook:
         with self._lock:
             self._jobs.clear()
 
-    def __len__(self) -> int:
-        return len(self._jobs)
-
     def status(self, job_id: Any, hostname: str, scenario: Scenario) -> Optional[Dict[str, Any]]:
         """The job's status document, or None when the job is not (yet) visible."""
         try:
