@@ -39,12 +39,12 @@ def admin(url: str, path: str, data: bytes = b"", method: str = "GET") -> Any:
 
 
 def follow_with_library(url: str, work: Path, args: argparse.Namespace) -> Dict[str, Any]:
-    from libiaso.client import IasoClient
-    from libiaso.config import load_config
+    from libiaso.api.client import IasoClient
+    from libiaso.config.settings import load_config
     from libiaso.deadline import Deadline
-    from libiaso.follower import JobFollower
-    from libiaso.jobs import JobTrack, start_backup
-    from libiaso.outcomes import OutcomeTable
+    from libiaso.jobs.calls import JobTrack, start_backup
+    from libiaso.jobs.follower import JobFollower
+    from libiaso.jobs.outcomes import OutcomeTable
 
     config = work / "iaso.yaml"
     config.write_text(f"environments:\n  lab:\n    base_url: {url}\n    proxy: none\n"

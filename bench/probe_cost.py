@@ -49,8 +49,9 @@ def main() -> None:
     probe = Path(sys.executable).with_name("check_iaso_life")
     if not probe.exists():
         raise SystemExit(f"{probe} not found: install the package first")
+    import iaso_probes as probe_package
+
     import libiaso
-    import probes as probe_package
 
     for package in (libiaso, probe_package):  # as a packaged install does, even where
         compileall.compile_dir(os.path.dirname(package.__file__), quiet=1)  # bytecode is off

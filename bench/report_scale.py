@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from libiaso.results import utc_timestamp
+from libiaso.results.log import utc_timestamp
 
 PROBES = ("check_iaso_life", "check_iaso_health", "check_iaso_response_time",
           "check_iaso_auth", "check_iaso_backup", "check_iaso_restore")
@@ -57,7 +57,7 @@ def write_log(path: Path, lines: int, seed: int = 7) -> None:
 
 def measure(log: Path) -> tuple[float, float, str]:
     started = time.perf_counter()
-    process = subprocess.Popen([sys.executable, "-m", "libiaso.report", "--json", str(log)],
+    process = subprocess.Popen([sys.executable, "-m", "libiaso.results.report", "--json", str(log)],
                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     output = process.stdout.read() if process.stdout else b""
     _, status, usage = os.wait4(process.pid, 0)

@@ -11,8 +11,9 @@ from typing import Iterator, List
 import click
 import nagiosplugin
 
-from libiaso.measurement import ApiResource, FailureContext, IasoSummary, measured
-from libiaso.runner import Probe, ProbeRun
+from libiaso.run.measurement import ApiResource, FailureContext, IasoSummary, measured
+from libiaso.run.probe_run import ProbeRun
+from libiaso.run.runner import Probe
 
 OPTIONS = [
     click.option("-L", "--lifetime-warning", type=click.FloatRange(min=0), default=300.0,

@@ -13,9 +13,10 @@ import click
 import nagiosplugin
 
 from libiaso.errors import ProbeUsageError
-from libiaso.job_check import JobTarget, job_check
-from libiaso.jobs import start_backup
-from libiaso.runner import Probe, ProbeRun
+from libiaso.jobs.calls import start_backup
+from libiaso.jobs.check import JobTarget, job_check
+from libiaso.run.probe_run import ProbeRun
+from libiaso.run.runner import Probe
 
 OPTIONS = [
     click.option("-H", "--hostname", metavar="HOST", help="Back up this one host."),

@@ -6,26 +6,23 @@ be a WARNING instead of waking someone up.
 """
 from __future__ import annotations
 
-from typing import Any, Iterator, List, NamedTuple, Optional
+from typing import Iterator, List
 
 import nagiosplugin
-from nagiosplugin.state import Critical, Ok, Warn
 
-from libiaso.answers import verify
-from libiaso.client import Answer
-from libiaso.errors import WrongType
-from libiaso.measurement import ApiResource, FailureContext, IasoSummary, failure_of, measured
-from libiaso.profile import field
-from libiaso.runner import Probe, ProbeRun
+from libiaso.api.answers import Component, health_report
+from libiaso.run.measurement import (
+    ApiResource,
+    FailureContext,
+    IasoSummary,
+    failure_of,
+    measured,
+)
+from libiaso.run.probe_run import ProbeRun
+from libiaso.run.runner import Probe
+from libiaso.states import State
 
 # --- acquisition -------------------------------------------------------------------------------
-
-
-class Component(NamedTuple):
-    name: str
-    status: str
-    healthy: bool
-    message: Optional[str] = None
 
 
 class Health(ApiResource):
@@ -34,43 +31,16 @@ class Health(ApiResource):
     def measure(self) -> Iterator[nagiosplugin.Metric]:
         answer = self.run.client.call("health")
         yield self.seconds("time", answer.elapsed)
-        components = list(self.components(answer))
-        unhealthy = sum(1 for c in components if not c.healthy)
-        yield nagiosplugin.Metric("healthy", len(components) - unhealthy, min=0,
-                                  max=len(components), context="count")
-        yield nagiosplugin.Metric("unhealthy", unhealthy, min=0, max=len(components),
-                                  context="count")
-        for component in components:
+        report = health_report(answer, self.run.environment.profile.healthy_values)
+        total = len(report.components)
+        unhealthy = len(report.unhealthy)
+        yield nagiosplugin.Metric("healthy", total - unhealthy, min=0, max=total, context="count")
+        yield nagiosplugin.Metric("unhealthy", unhealthy, min=0, max=total, context="count")
+        for component in report.components:
             yield nagiosplugin.Metric(f"component {component.name}", component,
                                       context="component")
-        overall = answer.field("overall", "str", required=False)
-        if overall is not None and overall not in self.run.environment.profile.healthy_values \
-                and not unhealthy:
-            yield nagiosplugin.Metric("overall", overall, context="overall")
-
-    def components(self, answer: Answer) -> Iterator[Component]:
-        healthy_values = self.run.environment.profile.healthy_values
-        verify(answer)
-        raw = answer.field("components", "components")
-        entries = raw.items() if isinstance(raw, dict) else ((None, item) for item in raw)
-        for index, (key, item) in enumerate(entries):
-            name, status, message = self._component_fields(answer, key, item, index)
-            yield Component(name, status, status in healthy_values, message)
-
-    @staticmethod
-    def _component_fields(answer: Answer, key: Optional[str], item: Any, index: int
-                          ) -> tuple[str, str, Optional[str]]:
-        endpoint = answer.endpoint
-        where = endpoint.field_path("components") + (f".{key}" if key else f".{index}")
-        if key is not None and isinstance(item, str):
-            return key, item, None
-        if not isinstance(item, dict):
-            raise WrongType(f"component {where} should be an object", field=where, url=answer.url)
-        name = key if key is not None else field(item, endpoint.field_path("component_name"),
-                                                 "str", url=answer.url)
-        status = field(item, endpoint.field_path("component_status"), "str", url=answer.url)
-        message = field(item, endpoint.field_path("component_message"), "str", required=False)
-        return name, status, message
+        if not report.overall_healthy and not unhealthy:
+            yield nagiosplugin.Metric("overall", report.overall, context="overall")
 
 
 # --- evaluation --------------------------------------------------------------------------------
@@ -87,9 +57,9 @@ class ComponentContext(nagiosplugin.Context):
                  ) -> nagiosplugin.Result:
         component: Component = metric.value
         if component.healthy:
-            return nagiosplugin.Result(Ok, component.name, metric)
-        state = Warn if self.severity.get(component.name) == "warning" else Critical
-        return nagiosplugin.Result(state, component.name, metric)
+            return nagiosplugin.Result(State.OK.nagios, component.name, metric)
+        state = State.WARNING if self.severity.get(component.name) == "warning" else State.CRITICAL
+        return nagiosplugin.Result(state.nagios, component.name, metric)
 
     def performance(self, metric: nagiosplugin.Metric, resource: nagiosplugin.Resource) -> None:
         return None
@@ -104,8 +74,8 @@ class OverallContext(nagiosplugin.Context):
     def evaluate(self, metric: nagiosplugin.Metric, resource: nagiosplugin.Resource
                  ) -> nagiosplugin.Result:
         return nagiosplugin.Result(
-            Critical, f"overall status {metric.value!r} although every component is healthy",
-            metric)
+            State.CRITICAL.nagios,
+            f"overall status {metric.value!r} although every component is healthy", metric)
 
     def performance(self, metric: nagiosplugin.Metric, resource: nagiosplugin.Resource) -> None:
         return None
@@ -127,7 +97,7 @@ class HealthSummary(IasoSummary):
         if failure_of(results) is not None:
             return super().problem(results)
         components = self._components(results)
-        bad = [r for r in components if r.state != Ok]
+        bad = [r for r in components if State.of(r.state) is not State.OK]
         if not bad:
             return super().problem(results)
         names = ", ".join(f"{r.metric.value.name} ({r.metric.value.status})" for r in bad)

@@ -8,9 +8,10 @@ from typing import Iterator
 
 import nagiosplugin
 
-from libiaso.answers import verify
-from libiaso.measurement import ApiResource, FailureContext, IasoSummary, measured
-from libiaso.runner import Probe, ProbeRun
+from libiaso.api.answers import verify
+from libiaso.run.measurement import ApiResource, FailureContext, IasoSummary, measured
+from libiaso.run.probe_run import ProbeRun
+from libiaso.run.runner import Probe
 
 # --- acquisition -------------------------------------------------------------------------------
 

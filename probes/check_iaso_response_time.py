@@ -12,10 +12,11 @@ from typing import Iterable, Iterator, List
 import click
 import nagiosplugin
 
-from libiaso.answers import verify
+from libiaso.api.answers import verify
 from libiaso.errors import ProbeUsageError, ServiceError
-from libiaso.measurement import ApiResource, FailureContext, IasoSummary, QuietContext, measured
-from libiaso.runner import Probe, ProbeRun
+from libiaso.run.measurement import ApiResource, FailureContext, IasoSummary, QuietContext, measured
+from libiaso.run.probe_run import ProbeRun
+from libiaso.run.runner import Probe
 
 OPTIONS = [
     click.option("-e", "--endpoint", default="life", show_default=True, metavar="ROLE",

@@ -10,11 +10,12 @@ from typing import Optional
 import click
 import nagiosplugin
 
-from libiaso.config import RestoreTarget
+from libiaso.config.settings import RestoreTarget
 from libiaso.errors import ProbeUsageError
-from libiaso.job_check import JobTarget, job_check
-from libiaso.jobs import start_restore
-from libiaso.runner import Probe, ProbeRun
+from libiaso.jobs.calls import start_restore
+from libiaso.jobs.check import JobTarget, job_check
+from libiaso.run.probe_run import ProbeRun
+from libiaso.run.runner import Probe
 
 OPTIONS = [
     click.option("-R", "--restore", "restore_name", metavar="NAME",

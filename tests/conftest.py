@@ -39,7 +39,7 @@ OUTPUTS: List[str] = []   # every output of every probe run of the session, for 
 @pytest.fixture(scope="session", autouse=True)
 def record_outputs() -> Iterator[None]:
     """Keep what every in-process probe run printed, for tests/test_zz_no_secret_leaked.py."""
-    from libiaso.runner import Probe
+    from libiaso.run.runner import Probe
 
     original = Probe.run
 

@@ -9,14 +9,15 @@ from typing import Any, Iterator, Tuple
 
 import pytest
 from conftest import PASSWORD, play, write_config
+from iaso_probes.check_iaso_life import probe as life
 
-from libiaso.client import IasoClient, jwt_lifetime
-from libiaso.config import load_config
+from libiaso.api.answers import jwt_lifetime
+from libiaso.api.client import IasoClient
+from libiaso.config.settings import load_config
 from libiaso.deadline import Deadline
 from libiaso.errors import ApiStatusError, BodyTooLarge, ConnectError, RedirectRefused, TlsError
 from libiaso.simulator.scenario import scenario_from
 from libiaso.simulator.server import Simulator
-from probes.check_iaso_life import probe as life
 
 
 def client_for(config: Path, timeout: float = 10) -> IasoClient:
@@ -167,7 +168,7 @@ def test_crit_connection_refused_is_a_connect_error(tmp_path: Path) -> None:
 
 
 def test_ok_password_echoed_by_the_api_is_masked(sim: Any, config: Path) -> None:
-    from probes.check_iaso_auth import probe as auth
+    from iaso_probes.check_iaso_auth import probe as auth
 
     play(sim, {"endpoints": {"login": {"status": 500,
                                        "body": {"json": {"message": f"bad {PASSWORD}"}}}}})

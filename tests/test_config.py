@@ -8,8 +8,8 @@ import pytest
 import yaml
 from conftest import ROOT
 
-from libiaso.config import load_config
-from libiaso.credentials import Credentials, Secret
+from libiaso.config.credentials import Credentials, Secret
+from libiaso.config.settings import load_config
 from libiaso.errors import ConfigError, SecretError
 
 

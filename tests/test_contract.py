@@ -10,10 +10,11 @@ import pytest
 import yaml
 from conftest import PASSWORD, ROOT, USERNAME, play, write_config
 
-from libiaso.client import IasoClient
-from libiaso.config import load_config
+from libiaso.api.answers import lookup
+from libiaso.api.client import IasoClient
+from libiaso.config.profile import DEFAULT_PROFILE
+from libiaso.config.settings import load_config
 from libiaso.deadline import Deadline
-from libiaso.profile import DEFAULT_PROFILE, lookup
 
 SPEC: Dict[str, Any] = yaml.safe_load((ROOT / "docs" / "openapi.yaml").read_text())
 

@@ -3,9 +3,7 @@ from __future__ import annotations
 
 import pytest
 from conftest import ROOT
-
-from libiaso.runner import Probe
-from probes import (
+from iaso_probes import (
     check_iaso_auth,
     check_iaso_backup,
     check_iaso_health,
@@ -13,6 +11,8 @@ from probes import (
     check_iaso_response_time,
     check_iaso_restore,
 )
+
+from libiaso.run.runner import Probe
 
 PROBES = [check_iaso_life.probe, check_iaso_health.probe, check_iaso_response_time.probe,
           check_iaso_auth.probe, check_iaso_backup.probe, check_iaso_restore.probe]

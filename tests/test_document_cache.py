@@ -9,15 +9,15 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 
-from libiaso import document_cache
-from libiaso.config import load_config
+from libiaso.config import document_cache
+from libiaso.config.settings import load_config
 
 CONFIG = "environments:\n  lab:\n    base_url: https://iaso-{n}.example.net/api\n"
 
 
 def load_in_child(config: Path, cache: Path) -> str:
     """Load the file in a fresh interpreter; print the base URL and whether YAML was imported."""
-    code = ("import sys; from libiaso.config import load_config; "
+    code = ("import sys; from libiaso.config.settings import load_config; "
             "c = load_config(sys.argv[1]); "
             "print(c.environment('lab').base_url, 'yaml' in sys.modules)")
     env = dict(os.environ, PYTHONPATH=str(ROOT), IASO_PROBES_CACHE_DIR=str(cache))

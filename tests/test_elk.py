@@ -8,8 +8,7 @@ from typing import Any, Dict, Iterator, Set
 
 import yaml
 from conftest import ROOT, play, write_config
-
-from probes import (
+from iaso_probes import (
     check_iaso_auth,
     check_iaso_backup,
     check_iaso_health,

@@ -63,7 +63,7 @@ def test_every_probe_keeps_its_promises(behaviour: str, hostile: Any, tmp_path: 
     failures = []
     for probe in PROBES:
         started = time.monotonic()
-        done = subprocess.run([sys.executable, "-m", f"probes.check_iaso_{probe}", "-C",
+        done = subprocess.run([sys.executable, "-m", f"iaso_probes.check_iaso_{probe}", "-C",
                                str(config), "-t", f"{TIMEOUT:g}", *ARGS[probe]],
                               capture_output=True, text=True, env=env, timeout=60)
         elapsed = time.monotonic() - started

@@ -12,8 +12,7 @@ from typing import Any, Dict, List, Tuple
 
 import pytest
 from conftest import ROOT, play, write_config
-
-from probes import check_iaso_backup, check_iaso_restore
+from iaso_probes import check_iaso_backup, check_iaso_restore
 
 PROBES = {"backup": check_iaso_backup.probe, "restore": check_iaso_restore.probe}
 STATES = {"ok": 0, "warn": 1, "crit": 2, "unknown": 3}
@@ -263,7 +262,7 @@ def test_ok_concurrent_runs_launch_once(sim: Any, tmp_path: Path) -> None:
     play(sim, dict(FAST, endpoints={"backup": {"latency": 0.3}}))
     config = job_config(tmp_path, sim)
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    runs = [subprocess.Popen([sys.executable, "-m", "probes.check_iaso_backup", "-C",
+    runs = [subprocess.Popen([sys.executable, "-m", "iaso_probes.check_iaso_backup", "-C",
                               str(config), "-S", "linux"], stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True, env=env) for _ in range(4)]
     outputs = [r.communicate(timeout=30) for r in runs]

@@ -7,12 +7,14 @@ from typing import Any, List
 import pytest
 from conftest import play, write_config
 
-from libiaso.client import IasoClient
-from libiaso.config import JobSettings, load_config
+from libiaso.api.answers import JobStatus
+from libiaso.api.client import IasoClient
+from libiaso.config.settings import JobSettings, load_config
 from libiaso.deadline import Deadline
-from libiaso.follower import JobFollower
-from libiaso.jobs import JobStatus, JobTrack, start_backup
-from libiaso.outcomes import OutcomeTable, judge
+from libiaso.jobs.calls import start_backup
+from libiaso.jobs.follower import JobFollower
+from libiaso.jobs.outcomes import OutcomeTable, judge
+from libiaso.jobs.track import JobTrack
 
 SETTINGS = JobSettings(stall_warning=100, stall_critical=200, pending_warning=50)
 

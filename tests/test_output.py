@@ -5,10 +5,11 @@ from typing import Any
 
 import pytest
 
+from libiaso.api.answers import ABSENT, field, lookup
+from libiaso.config.profile import Endpoint
 from libiaso.errors import MissingField, WrongType
-from libiaso.output import OUTPUT_LIMIT, clean_text, render
-from libiaso.profile import ABSENT, Endpoint, field, lookup
 from libiaso.redaction import Redactor
+from libiaso.run.output import OUTPUT_LIMIT, clean_text, render
 
 
 def test_ok_status_line_has_no_pipe_control_or_newline() -> None:

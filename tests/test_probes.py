@@ -12,8 +12,12 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import pytest
 from conftest import PASSWORD, play, write_config
-
-from probes import check_iaso_auth, check_iaso_health, check_iaso_life, check_iaso_response_time
+from iaso_probes import (
+    check_iaso_auth,
+    check_iaso_health,
+    check_iaso_life,
+    check_iaso_response_time,
+)
 
 PROBES = {"life": check_iaso_life.probe, "health": check_iaso_health.probe,
           "response_time": check_iaso_response_time.probe, "auth": check_iaso_auth.probe}

@@ -9,14 +9,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from libiaso.client import parse_json
-from libiaso.config import parse_config, read_yaml
+from libiaso.api.answers import ABSENT, JobStatus, field, lookup, parse_json
+from libiaso.config.settings import JobSettings, parse_config, read_yaml
 from libiaso.errors import ConfigError, FieldError, PayloadError
-from libiaso.jobs import JobStatus, JobTrack
-from libiaso.outcomes import DEFAULT_OUTCOMES, OutcomeTable, judge
-from libiaso.output import OUTPUT_LIMIT, render
-from libiaso.profile import ABSENT, field, lookup
-from libiaso.runner import NagiosRange
+from libiaso.jobs.outcomes import DEFAULT_OUTCOMES, OutcomeTable, judge
+from libiaso.jobs.track import JobTrack
+from libiaso.run.output import OUTPUT_LIMIT, render
+from libiaso.run.runner import NagiosRange
 
 SETTINGS = settings(max_examples=300, deadline=None, derandomize=True)
 json_scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20)
@@ -103,7 +102,7 @@ def test_ok_job_status_mapping_never_raises(snapshots: Any, later: float,
     for index, (status, percent, elapsed, reason) in enumerate(snapshots):
         track.observe(JobStatus(7, "vm-a", status, percent, elapsed, None, reason),
                       1000.0 + index, table.category(status))
-    verdict = judge(track, table, __import__("libiaso.config").config.JobSettings(),
+    verdict = judge(track, table, JobSettings(),
                     1000.0 + later)
     assert verdict.state in (0, 1, 2, 3) and "\n" not in verdict.short
 

@@ -9,8 +9,8 @@ from typing import Any, Dict, List, Optional
 
 from conftest import ROOT
 
-from libiaso.report import Histogram, build_report
-from libiaso.results import utc_timestamp
+from libiaso.results.log import utc_timestamp
+from libiaso.results.report import Histogram, build_report
 
 T0 = 1_800_000_000.0   # 2027-01-15T08:00:00Z
 
@@ -100,11 +100,11 @@ def test_ok_histogram_stays_within_two_percent() -> None:
 def test_ok_command_line_text_and_json(tmp_path: Path) -> None:
     log = tmp_path / "results.jsonl"
     log.write_text("\n".join(life_log()) + "\n")
-    text = subprocess.run([sys.executable, "-m", "libiaso.report", str(log)],
+    text = subprocess.run([sys.executable, "-m", "libiaso.results.report", str(log)],
                           capture_output=True, text=True, cwd=ROOT, check=True).stdout
     assert "check_iaso_life  prod" in text and "availability 84.85 % of 1:39:00 observed" in text
     assert "worst outages:" in text and "0:10:00  prod: state 2 at 1800" in text
-    data = json.loads(subprocess.run([sys.executable, "-m", "libiaso.report", "--json",
+    data = json.loads(subprocess.run([sys.executable, "-m", "libiaso.results.report", "--json",
                                       "--since", "2027-01-15T08:30:00Z", str(log)],
                                      capture_output=True, text=True, cwd=ROOT,
                                      check=True).stdout)

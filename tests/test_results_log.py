@@ -12,8 +12,7 @@ from typing import Any, Dict, List
 import pytest
 import yaml
 from conftest import PASSWORD, ROOT, play, run_program, write_config
-
-from probes import check_iaso_backup, check_iaso_health, check_iaso_life
+from iaso_probes import check_iaso_backup, check_iaso_health, check_iaso_life
 
 
 def logged_config(tmp_path: Path, sim: Any, **extra: Any) -> Path:
@@ -90,7 +89,7 @@ def test_ok_full_disk_is_a_note_not_a_state_nor_stderr(sim: Any, tmp_path: Path)
     data = yaml.safe_load(config.read_text())
     data["logging"] = {"results": "/dev/full", "application": "/dev/full", "level": "info"}
     config.write_text(yaml.safe_dump(data))
-    done = run_program("probes.check_iaso_life", "-C", str(config))
+    done = run_program("iaso_probes.check_iaso_life", "-C", str(config))
     assert done.code == 0 and done.stderr == "", done
     assert "results log /dev/full cannot be written: No space left on device" in done.stdout
     assert "application log /dev/full cannot be written (disk full?)" in done.stdout
@@ -117,7 +116,7 @@ def test_ok_application_log_tells_what_was_done_and_no_secret(sim: Any, tmp_path
 def run_life(config: Path) -> subprocess.Popen[str]:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     # -t 120: 200 interpreters starting at once on two cores take far longer than the default 10
-    return subprocess.Popen([sys.executable, "-m", "probes.check_iaso_life", "-C", str(config),
+    return subprocess.Popen([sys.executable, "-m", "iaso_probes.check_iaso_life", "-C", str(config),
                              "-t", "120"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 

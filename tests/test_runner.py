@@ -24,8 +24,8 @@ from libiaso.errors import (
 )
 from libiaso.states import state_for
 
-PROGRAMS = ["probes.check_iaso_life", "probes.check_iaso_health",
-            "probes.check_iaso_response_time", "probes.check_iaso_auth"]
+PROGRAMS = ["iaso_probes.check_iaso_life", "iaso_probes.check_iaso_health",
+            "iaso_probes.check_iaso_response_time", "iaso_probes.check_iaso_auth"]
 
 
 @pytest.mark.parametrize("exc, state", [
@@ -60,7 +60,7 @@ def test_unknown_version_exits_3(program: str) -> None:
     (("extra-argument",), "Got unexpected extra argument"),
 ], ids=["unknown-option", "bad-timeout", "bad-range", "extra-argument"])
 def test_unknown_usage_error_is_one_line_on_stdout(args: Any, message: str) -> None:
-    done = run_program("probes.check_iaso_life", *args)
+    done = run_program("iaso_probes.check_iaso_life", *args)
     assert done.code == 3, done
     assert done.stdout.startswith("IASO LIFE UNKNOWN - usage: ")
     assert message in done.stdout
@@ -70,7 +70,7 @@ def test_unknown_usage_error_is_one_line_on_stdout(args: Any, message: str) -> N
 
 def test_crit_hanging_api_ends_within_timeout_with_output(sim: Any, config: Path) -> None:
     play(sim, {"endpoints": {"life": {"hang": True}}})
-    done = run_program("probes.check_iaso_life", "-C", str(config), "-t", "3")
+    done = run_program("iaso_probes.check_iaso_life", "-C", str(config), "-t", "3")
     assert done.code == 2, done
     assert done.first_line.startswith("IASO LIFE CRITICAL - lab: no complete answer from ")
     assert "| time=" in done.first_line
@@ -81,7 +81,7 @@ def test_crit_hanging_api_ends_within_timeout_with_output(sim: Any, config: Path
 def test_crit_sigterm_still_prints_a_state(sim: Any, config: Path) -> None:
     play(sim, {"endpoints": {"life": {"hang": True}}})
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    process = subprocess.Popen([sys.executable, "-m", "probes.check_iaso_life", "-C",
+    process = subprocess.Popen([sys.executable, "-m", "iaso_probes.check_iaso_life", "-C",
                                 str(config), "-t", "30"], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, env=env)
     deadline = time.monotonic() + 10
@@ -108,8 +108,7 @@ def test_ok_console_scripts_run_as_installed(sim: Any, config: Path) -> None:
 def test_unknown_unreadable_config_names_the_file(tmp_path: Path, sim: Any,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     from conftest import write_config
-
-    from probes.check_iaso_life import probe
+    from iaso_probes.check_iaso_life import probe
 
     config = write_config(tmp_path, sim.url)
     config.chmod(0o000)

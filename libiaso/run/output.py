@@ -9,10 +9,11 @@ from __future__ import annotations
 import re
 from typing import Callable, Iterable, List, Optional
 
+from ..states import State
+
 STATUS_LINE_LIMIT = 400
 LONG_LINE_LIMIT = 300
 OUTPUT_LIMIT = 4000
-STATE_NAMES = ("OK", "WARNING", "CRITICAL", "UNKNOWN")
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
@@ -30,7 +31,7 @@ def clean_text(text: str, limit: int, redact: Optional[Callable[[str], str]] = N
 def render(title: str, code: int, summary: str, perfdata: Iterable[str] = (),
            long_lines: Iterable[str] = (), redact: Optional[Callable[[str], str]] = None) -> str:
     """The whole plugin output, newline-terminated, at most ``OUTPUT_LIMIT`` bytes."""
-    status = f"{title} {STATE_NAMES[code]}"
+    status = f"{title} {State(code).name}"
     summary = clean_text(summary, STATUS_LINE_LIMIT, redact)
     if summary:
         status += f" - {summary}"

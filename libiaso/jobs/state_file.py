@@ -15,8 +15,8 @@ import re
 import time
 from typing import IO, Optional
 
-from .deadline import Deadline
-from .errors import IasoError
+from ..deadline import Deadline
+from ..errors import IasoError
 
 FORMAT = 1
 

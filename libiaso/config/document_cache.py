@@ -16,7 +16,7 @@ import stat
 from typing import Any, List, Optional, Tuple
 from urllib.parse import quote
 
-from . import __version__
+from .. import __version__
 
 DIRECTORY_VARIABLE = "IASO_PROBES_CACHE_DIR"
 MISS = object()

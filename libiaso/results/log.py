@@ -14,9 +14,9 @@ import socket
 import time
 from typing import Any, Dict, List, Optional
 
-from . import __version__
+from .. import __version__
+from ..states import State
 
-STATE_NAMES = ("OK", "WARNING", "CRITICAL", "UNKNOWN")
 OUTCOMES = ("success", "failure", "failure", "unknown")
 RESPONSE_TIME_METRICS = ("time", "time_avg", "login_time")
 RECORD_LIMIT = 60000
@@ -38,7 +38,7 @@ def build_record(*, probe: str, environment: Optional[str], started: float, dura
         "probe": probe,
         "version": __version__,
         "environment": environment,
-        "state": {"name": STATE_NAMES[code], "code": code},
+        "state": {"name": State(code).name, "code": code},
         "summary": summary,
         "duration_s": round(duration, 6),
         "metrics": metrics,

@@ -9,9 +9,8 @@ configuration file.
 from __future__ import annotations
 
 import re
-from typing import Any, Dict, Mapping, NamedTuple, Optional, Tuple
+from typing import Any, Dict, Mapping, NamedTuple, Tuple
 
-from .errors import MissingField, WrongType
 from .schema import Node
 
 DEFAULT_PROFILE: Dict[str, Any] = {
@@ -183,68 +182,3 @@ def _render(template: Any, params: Mapping[str, Any]) -> Any:
     if isinstance(template, list):
         return [_render(v, params) for v in template]
     return template
-
-
-# --- reading answers ---------------------------------------------------------------------------
-
-ABSENT = object()
-
-
-def lookup(document: Any, dotted: str) -> Any:
-    """The value at ``dotted`` (``a.b.0.c``) in a JSON document, or ``ABSENT``."""
-    current = document
-    for part in dotted.split("."):
-        if isinstance(current, dict):
-            if part not in current:
-                return ABSENT
-            current = current[part]
-        elif isinstance(current, list) and part.isdigit() and int(part) < len(current):
-            current = current[int(part)]
-        else:
-            return ABSENT
-    return current
-
-
-_KINDS: Dict[str, Tuple[Tuple[type, ...], str]] = {
-    "int": ((int,), "a whole number"),
-    "number": ((int, float), "a number"),
-    "str": ((str,), "a text"),
-    "bool": ((bool,), "true or false"),
-    "list": ((list,), "a list"),
-    "object": ((dict,), "an object"),
-    "id": ((int, str), "an identifier"),
-    "components": ((list, dict), "a list or an object"),
-}
-
-
-def field(document: Any, dotted: str, kind: str, *, required: bool = True,
-          url: Optional[str] = None, elapsed: Optional[float] = None) -> Any:
-    """The typed value at ``dotted``; errors name the field, never its value."""
-    value = lookup(document, dotted)
-    if value is ABSENT or (value is None and not required):
-        if required:
-            raise MissingField(f"the answer has no field {dotted!r}", field=dotted, url=url,
-                               elapsed=elapsed)
-        return None
-    types, label = _KINDS[kind]
-    wrong = not isinstance(value, types) or (isinstance(value, bool) and bool not in types)
-    if not wrong and kind in ("number", "int") and value != value:
-        wrong = True
-    if wrong:
-        raise WrongType(f"field {dotted!r} should be {label}, got {_json_kind(value)}",
-                        field=dotted, url=url, elapsed=elapsed)
-    return value
-
-
-def _json_kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, str):
-        return "a text"
-    if isinstance(value, list):
-        return "a list"
-    return "an object"

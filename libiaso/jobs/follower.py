@@ -16,11 +16,13 @@ import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
-from .client import IasoClient
-from .deadline import Deadline
-from .errors import ApiStatusError, ServiceError, TransportError
-from .jobs import JobStatus, JobTrack, read_status
+from ..api.answers import JobStatus
+from ..api.client import IasoClient
+from ..deadline import Deadline
+from ..errors import ApiStatusError, ServiceError, TransportError
+from .calls import read_status
 from .outcomes import OutcomeTable
+from .track import JobTrack
 
 log = logging.getLogger("iaso.follower")
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import Dict, Mapping, NamedTuple, Optional
 
-from .config import JobSettings
-from .jobs import JobTrack
+from ..config.settings import JobSettings
+from ..states import State
+from .track import JobTrack
 
 DEFAULT_OUTCOMES: Dict[str, str] = {
     "completed": "ok",
@@ -28,7 +29,6 @@ DEFAULT_OUTCOMES: Dict[str, str] = {
     "queued": "waiting",
     "suspended": "waiting",
 }
-OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
 
 
 def _key(status: str) -> str:
@@ -48,7 +48,7 @@ class OutcomeTable:
 
 
 class Verdict(NamedTuple):
-    state: int
+    state: State
     text: str   # the long-output line: job, status, percent, duration, reason
     short: str  # for the first line: ``vm-b (Failed)``
 
@@ -57,38 +57,38 @@ def judge(track: JobTrack, table: OutcomeTable, settings: JobSettings, now: floa
     """The state of one job, with a line saying why."""
     name = f"{track.label} (job {track.job_id})" if track.job_id is not None else track.label
 
-    def verdict(state: int, long: str, short: str) -> Verdict:
+    def verdict(state: State, long: str, short: str) -> Verdict:
         return Verdict(state, f"{name}: {long}", f"{track.label} ({short})")
 
     if track.error:
-        return verdict(CRITICAL, track.error, track.error)
+        return verdict(State.CRITICAL, track.error, track.error)
     if track.status is None:
-        return verdict(OK, "launched, no status yet", "launched")
+        return verdict(State.OK, "launched, no status yet", "launched")
     category = table.category(track.status)
     detail = track.status + (f" at {track.percent:g} %" if track.percent is not None else "")
     detail += f" after {clock(track.duration(now))}"
     if track.reason:
         detail += f" ({track.reason})"
     if category is None:
-        return verdict(UNKNOWN, f"unknown job status {track.status!r}",
+        return verdict(State.UNKNOWN, f"unknown job status {track.status!r}",
                        f"unknown status {track.status!r}")
     if category in ("ok", "warning", "critical"):
-        return verdict({"ok": OK, "warning": WARNING, "critical": CRITICAL}[category], detail,
+        return verdict(State[category.upper()], detail,
                        track.status)
     if category == "waiting" and track.waiting_since is not None:
         waited = f"{track.status} for {clock(now - track.waiting_since)}"
         if now - track.waiting_since >= settings.pending_warning:
             reason = f" ({track.reason})" if track.reason else ""
-            return verdict(WARNING, waited + reason, waited)
+            return verdict(State.WARNING, waited + reason, waited)
     if category == "running" and track.percent_changed_at is not None:
         still = now - track.percent_changed_at
         stalled = (f"stalled at {track.percent:g} % for {clock(still)}"
                    if track.percent is not None else f"no progress for {clock(still)}")
         if still >= settings.stall_critical:
-            return verdict(CRITICAL, stalled, stalled)
+            return verdict(State.CRITICAL, stalled, stalled)
         if still >= settings.stall_warning:
-            return verdict(WARNING, stalled, stalled)
-    return verdict(OK, detail, track.status)
+            return verdict(State.WARNING, stalled, stalled)
+    return verdict(State.OK, detail, track.status)
 
 
 def clock(seconds: float) -> str:

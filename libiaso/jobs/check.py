@@ -16,19 +16,18 @@ import time
 from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence
 
 import nagiosplugin
-from nagiosplugin.state import Critical, Ok, Unknown, Warn
 
-from .client import IasoClient
-from .errors import ServiceError
+from ..api.client import IasoClient
+from ..errors import ServiceError
+from ..run.measurement import ApiResource, FailureContext, IasoSummary, failure_of
+from ..run.probe_run import ProbeRun
+from ..states import State
 from .follower import JobFollower
-from .jobs import JobTrack
-from .measurement import ApiResource, FailureContext, IasoSummary, failure_of
 from .outcomes import OutcomeTable, Verdict, clock, judge
-from .runner import ProbeRun
 from .state_file import StateFile, StateFileError, state_path
+from .track import JobTrack
 
 log = logging.getLogger("iaso.jobs")
-STATES = (Ok, Warn, Critical, Unknown)
 
 
 class JobTarget(NamedTuple):
@@ -44,6 +43,20 @@ class JobReport(NamedTuple):
 
     track: JobTrack
     verdict: Verdict
+
+    @property
+    def record_section(self) -> str:
+        return "jobs"
+
+    def record_entry(self, state: State) -> Dict[str, Any]:
+        """This job in the results log (``iaso.jobs[]``)."""
+        track = self.track
+        return {"host": track.hostname, "label": track.label,
+                "job_id": None if track.job_id is None else str(track.job_id),
+                "status": track.status, "percent": track.percent,
+                "duration_s": track.elapsed, "state": state.name,
+                "reason": track.reason or track.error, "ended": track.finished,
+                "summary": self.verdict.text}
 
 
 class JobRun(ApiResource):
@@ -149,9 +162,9 @@ class JobRun(ApiResource):
         for track in self.tracks:
             verdict = self._verdict(track, now)
             category = self.table.category(track.status)
-            in_progress = verdict.state == 0 and not track.finished
+            in_progress = verdict.state is State.OK and not track.finished
             counts["running" if in_progress else
-                   ("ok", "warning", "critical", "unknown")[verdict.state]] += 1
+                   verdict.state.name.lower()] += 1
             yield nagiosplugin.Metric(f"job {track.label}", JobReport(track, verdict),
                                       context="job")
             if track.job_id is None:
@@ -173,10 +186,11 @@ class JobRun(ApiResource):
 
     def _verdict(self, track: JobTrack, now: float) -> Verdict:
         verdict = judge(track, self.table, self.settings, now)
-        if self.wait and not track.finished and verdict.state == 0:
+        if self.wait and not track.finished and verdict.state is State.OK:
             status = track.status or "starting"
-            return Verdict(3, f"{track.label} (job {track.job_id}): still {status} at the "
-                              f"probe's deadline (-t {self.run.options.timeout:g}); not cancelled",
+            return Verdict(State.UNKNOWN,
+                           f"{track.label} (job {track.job_id}): still {status} at the probe's "
+                           f"deadline (-t {self.run.options.timeout:g}); not cancelled",
                            f"{track.label} (still {status})")
         return verdict
 
@@ -222,7 +236,7 @@ class JobContext(nagiosplugin.Context):
     def evaluate(self, metric: nagiosplugin.Metric, resource: nagiosplugin.Resource
                  ) -> nagiosplugin.Result:
         report: JobReport = metric.value
-        return nagiosplugin.Result(STATES[report.verdict.state], report.verdict.text, metric)
+        return nagiosplugin.Result(report.verdict.state.nagios, report.verdict.text, metric)
 
     def performance(self, metric: nagiosplugin.Metric, resource: nagiosplugin.Resource) -> None:
         return None
@@ -264,7 +278,8 @@ def _contexts(run: ProbeRun, resource: JobRun) -> List[nagiosplugin.Context]:
 class JobSummary(IasoSummary):
     """``prod: 1 of 3 backups failed: vm-b (Failed)`` and one long line per job."""
 
-    WORDS = {Warn: "need attention", Critical: "failed", Unknown: "in an unknown state"}
+    WORDS = {State.WARNING: "need attention", State.CRITICAL: "failed",
+             State.UNKNOWN: "in an unknown state"}
 
     def __init__(self, environment: str, kind: str, resource: JobRun) -> None:
         super().__init__(environment)
@@ -303,12 +318,12 @@ class JobSummary(IasoSummary):
         if failure_of(results) is not None:
             return super().problem(results)
         jobs = self._jobs(results)
-        worst = results.most_significant_state
-        bad = [r for r in jobs if r.state == worst]
+        worst = State.of(results.most_significant_state)
+        bad = [r for r in jobs if State.of(r.state) is worst]
         if not bad:
             return super().problem(results)
         names = ", ".join(r.metric.value.verdict.short for r in bad)
-        word = self.WORDS.get(worst, str(worst))
+        word = self.WORDS.get(worst, worst.name.lower())
         return f"{self.environment}: {len(bad)} of {len(jobs)} {self._plural(len(jobs))} " \
                f"{word}: {names}"
 

@@ -10,8 +10,8 @@ import os
 from typing import Any, Dict, Mapping, NamedTuple, Optional, Tuple
 from urllib.parse import urlsplit
 
+from ..errors import ConfigError
 from .credentials import Credentials
-from .errors import ConfigError
 from .profile import DEFAULT_PROFILE, ApiProfile, parse_profile
 from .schema import Node, deep_merge, describe
 

@@ -9,34 +9,32 @@ one re-login.
 from __future__ import annotations
 
 import base64
-import json
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Dict, List, Mapping, NamedTuple, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Mapping, NamedTuple, Optional, Tuple
 from urllib.parse import urljoin, urlsplit
 
-from . import __version__
-from .config import NO_PROXY, PROXY_FROM_ENVIRONMENT, Environment
-from .credentials import Secret
-from .deadline import Deadline
-from .errors import (
+from .. import __version__
+from ..config.credentials import Secret
+from ..config.profile import Endpoint
+from ..config.settings import NO_PROXY, PROXY_FROM_ENVIRONMENT, Environment
+from ..deadline import Deadline
+from ..errors import (
     ApiStatusError,
     ApiTimeout,
     AuthenticationRejected,
     BodyTooLarge,
     ConfigError,
     ConnectError,
-    NotJson,
     ProbeInterrupted,
     RedirectRefused,
     ServiceError,
     TlsError,
     TransportError,
-    WrongType,
 )
-from .profile import Endpoint, field
-from .redaction import Redactor
+from ..redaction import Redactor
+from .answers import Answer, error_text, parse_json, short_url, token_lifetime, token_of
 
 if TYPE_CHECKING:
     import requests
@@ -46,22 +44,6 @@ log = logging.getLogger("iaso.client")
 MAX_REDIRECTS = 5
 ERROR_TEXT_LIMIT = 160
 _REDIRECT_STATUSES = (301, 302, 303, 307, 308)
-
-
-class Answer(NamedTuple):
-    """One successful exchange: where, how long, how big, and the JSON document."""
-
-    endpoint: Endpoint
-    url: str
-    status: int
-    elapsed: float
-    size: int
-    document: Dict[str, Any]
-
-    def field(self, name: str, kind: str, *, required: bool = True) -> Any:
-        """The answer field the profile calls ``name``, checked to be of ``kind``."""
-        return field(self.document, self.endpoint.field_path(name), kind, required=required,
-                     url=self.url, elapsed=self.elapsed)
 
 
 class Login(NamedTuple):
@@ -142,12 +124,10 @@ class IasoClient:
                     url=exc.url, status=exc.status, elapsed=exc.elapsed) from None
             raise
         self.logins += 1
-        token = _token_from(answer)
+        token = token_of(answer)
         self.redactor.add(token)
         self._token = Secret(token)
-        lifetime = answer.field("expires_in", "number", required=False)
-        if lifetime is None:
-            lifetime = jwt_lifetime(token)
+        lifetime = token_lifetime(answer, token)
         return Login(token=self._token, lifetime=lifetime, elapsed=answer.elapsed, answer=answer)
 
     def close(self) -> None:
@@ -213,24 +193,25 @@ class IasoClient:
             target = urljoin(url, response_headers.get("Location", ""))
             if _origin(target) != origin:
                 raise RedirectRefused(
-                    f"{_short(url)} redirected to {_short(target)}, another origin: not followed",
+                    f"{short_url(url)} redirected to {short_url(target)}, another origin: "
+                    "not followed",
                     url=url, status=status, elapsed=time.monotonic() - started)
             log.info("%s %s -> %s, following to %s", method, url, status, target)
             if status in (301, 302, 303) and method != "GET":
                 method, body = "GET", None
             url = target
         else:
-            raise RedirectRefused(f"more than {MAX_REDIRECTS} redirects from {_short(url)}",
+            raise RedirectRefused(f"more than {MAX_REDIRECTS} redirects from {short_url(url)}",
                                   url=url, status=status, elapsed=time.monotonic() - started)
         elapsed = time.monotonic() - started
         log.info("%s %s -> %s in %.3f s, %d bytes", method, url, status, elapsed, len(raw))
         if status >= 400:
-            api_message = _error_text(raw)
+            api_message = error_text(raw)
             reason = f"HTTP {status}" + (f": {api_message}" if api_message else "")
-            raise ApiStatusError(f"{_short(url)} answered {reason}", api_message=api_message,
+            raise ApiStatusError(f"{short_url(url)} answered {reason}", api_message=api_message,
                                  url=url, status=status, elapsed=elapsed)
         if not 200 <= status < 300:
-            raise ApiStatusError(f"{_short(url)} answered HTTP {status}, expected 2xx", url=url,
+            raise ApiStatusError(f"{short_url(url)} answered HTTP {status}, expected 2xx", url=url,
                                  status=status, elapsed=elapsed)
         document = parse_json(raw, url=url, status=status, elapsed=elapsed)
         return Answer(endpoint=endpoint, url=url, status=status, elapsed=elapsed, size=len(raw),
@@ -243,7 +224,7 @@ class IasoClient:
         session = self._session_for_run()
         remaining = self.deadline.remaining()
         if remaining <= 0:
-            raise ApiTimeout(f"no time left to call {_short(url)} within the probe deadline",
+            raise ApiTimeout(f"no time left to call {short_url(url)} within the probe deadline",
                              url=url, elapsed=time.monotonic() - started)
         timeouts = self.environment.timeouts
         timeout = (min(timeouts.connect, remaining), min(timeouts.read, remaining))
@@ -255,31 +236,31 @@ class IasoClient:
             raw = self._read_bounded(response, url, started)
             return response.status_code, raw, response.headers
         except ProbeInterrupted as exc:
-            raise ApiTimeout(f"no complete answer from {_short(url)} after "
+            raise ApiTimeout(f"no complete answer from {short_url(url)} after "
                              f"{time.monotonic() - started:.1f} s: {exc.message}", url=url,
                              elapsed=time.monotonic() - started) from None
         except requests.exceptions.SSLError as exc:
-            raise TlsError(f"TLS failure with {_short(url)}: {_tls_reason(exc)}", url=url,
+            raise TlsError(f"TLS failure with {short_url(url)}: {_tls_reason(exc)}", url=url,
                            elapsed=time.monotonic() - started) from None
         except (requests.exceptions.ConnectTimeout, requests.exceptions.ReadTimeout):
-            raise ApiTimeout(f"no answer from {_short(url)} within {timeout[1]:.1f} s", url=url,
+            raise ApiTimeout(f"no answer from {short_url(url)} within {timeout[1]:.1f} s", url=url,
                              elapsed=time.monotonic() - started) from None
         except requests.exceptions.ConnectionError as exc:
             if response is not None:
-                raise TransportError(f"the answer from {_short(url)} was cut short", url=url,
+                raise TransportError(f"the answer from {short_url(url)} was cut short", url=url,
                                      elapsed=time.monotonic() - started) from None
-            raise ConnectError(f"cannot connect to {_short(url)}: {_connect_reason(exc)}",
+            raise ConnectError(f"cannot connect to {short_url(url)}: {_connect_reason(exc)}",
                                url=url, elapsed=time.monotonic() - started) from None
         except (requests.exceptions.ChunkedEncodingError,
                 requests.exceptions.ContentDecodingError):
-            raise TransportError(f"the answer from {_short(url)} was cut short or badly encoded",
+            raise TransportError(f"the answer from {short_url(url)} was cut short or badly encoded",
                                  url=url, elapsed=time.monotonic() - started) from None
         except requests.exceptions.InvalidURL:
             raise ConfigError(f"invalid URL {url!r}", path=self.environment.config_path) from None
         except (OSError, requests.exceptions.RequestException) as exc:
             if isinstance(exc, ServiceError):
                 raise
-            raise TransportError(f"exchange with {_short(url)} failed: {type(exc).__name__}",
+            raise TransportError(f"exchange with {short_url(url)} failed: {type(exc).__name__}",
                                  url=url, elapsed=time.monotonic() - started) from None
         finally:
             if response is not None:
@@ -289,7 +270,7 @@ class IasoClient:
         limit = self.environment.max_body_bytes
         declared = response.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > limit:
-            raise BodyTooLarge(f"the answer from {_short(url)} announces {int(declared)} bytes, "
+            raise BodyTooLarge(f"the answer from {short_url(url)} announces {int(declared)} bytes, "
                                f"over the {limit}-byte bound", url=url,
                                status=response.status_code, elapsed=time.monotonic() - started)
         chunks = []
@@ -297,121 +278,18 @@ class IasoClient:
         for chunk in response.iter_content(chunk_size=65536):
             size += len(chunk)
             if size > limit:
-                raise BodyTooLarge(f"the answer from {_short(url)} exceeds the {limit}-byte bound",
-                                   url=url, status=response.status_code,
+                raise BodyTooLarge(f"the answer from {short_url(url)} exceeds the {limit}-byte "
+                                   "bound", url=url, status=response.status_code,
                                    elapsed=time.monotonic() - started)
             chunks.append(chunk)
             self.deadline.check()
         return b"".join(chunks)
 
 
-def parse_json(raw: bytes, *, url: str, status: int, elapsed: float) -> Dict[str, Any]:
-    """The body as a JSON object; anything else is a ``NotJson`` or ``WrongType``."""
-    if not raw.strip():
-        raise NotJson(f"{_short(url)} answered HTTP {status} with an empty body", url=url,
-                      status=status, elapsed=elapsed)
-    try:
-        document = _strict_json(raw)
-    except DuplicateKey as exc:
-        raise NotJson(f"{_short(url)} answered HTTP {status} with JSON that names "
-                      f"{exc.args[0]!r} twice: ambiguous", url=url, status=status,
-                      elapsed=elapsed) from None
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        kind = "HTML" if raw.lstrip()[:1] == b"<" else "not valid JSON"
-        raise NotJson(f"{_short(url)} answered HTTP {status} with a body that is {kind}", url=url,
-                      status=status, elapsed=elapsed) from None
-    if not isinstance(document, dict):
-        raise WrongType(f"{_short(url)} answered a JSON {type(document).__name__}, "
-                        "expected an object", field="(body)", url=url, elapsed=elapsed)
-    return document
-
-
-def jwt_lifetime(token: str, now: Optional[float] = None) -> Optional[float]:
-    """Seconds until a JWT's ``exp``, read without verification; None if not a JWT."""
-    parts = token.split(".")
-    if len(parts) != 3:
-        return None
-    try:
-        padded = parts[1] + "=" * (-len(parts[1]) % 4)
-        claims = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
-    except (ValueError, UnicodeError):
-        return None
-    exp = claims.get("exp") if isinstance(claims, dict) else None
-    if isinstance(exp, bool) or not isinstance(exp, (int, float)):
-        return None
-    return float(exp) - (time.time() if now is None else now)
-
-
-def _token_from(answer: Answer) -> str:
-    try:
-        token = answer.field("token", "str")
-    except ServiceError:
-        raise AuthenticationRejected(
-            f"login answered HTTP {answer.status} without a token (field "
-            f"{answer.endpoint.field_path('token')!r})", url=answer.url, status=answer.status,
-            elapsed=answer.elapsed) from None
-    if not token.strip():
-        raise AuthenticationRejected("login answered an empty token", url=answer.url,
-                                     status=answer.status, elapsed=answer.elapsed)
-    return token
-
-
-class DuplicateKey(ValueError):
-    """An object names the same key twice: which value the API meant is anyone's guess."""
-
-
-def _strict_json(raw: bytes) -> Any:
-    """JSON as RFC 8259 means it: no NaN or Infinity, no key given twice (a BOM is allowed)."""
-    return json.loads(raw.decode("utf-8-sig"), parse_constant=_reject_constant,
-                      object_pairs_hook=_unique_keys)
-
-
-def _unique_keys(pairs: List[Tuple[str, Any]]) -> Dict[str, Any]:
-    document = dict(pairs)
-    if len(document) != len(pairs):
-        seen: set = set()
-        for key, _ in pairs:
-            if key in seen:
-                raise DuplicateKey(key)
-            seen.add(key)
-    return document
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-def _error_text(raw: bytes) -> Optional[str]:
-    """The API's own error message, if the body carries one in a usual place."""
-    if not raw.strip():
-        return None
-    try:
-        document = _strict_json(raw)
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        if raw.lstrip()[:1] == b"<":
-            return "HTML page"
-        text = raw.decode("utf-8", "replace").strip().splitlines()[0]
-        return text[:ERROR_TEXT_LIMIT]
-    if isinstance(document, dict):
-        for key in ("message", "error", "errorMessage", "detail", "errLogMessage"):
-            value = document.get(key)
-            if isinstance(value, str) and value.strip():
-                return value.strip()[:ERROR_TEXT_LIMIT]
-    if isinstance(document, str) and document.strip():
-        return document.strip()[:ERROR_TEXT_LIMIT]
-    return None
-
-
 def _origin(url: str) -> Tuple[str, str, Optional[int]]:
     parts = urlsplit(url)
     port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
     return parts.scheme, (parts.hostname or "").lower(), port
-
-
-def _short(url: str) -> str:
-    """The URL without query string, for messages."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}{parts.path}"
 
 
 def _tls_reason(exc: BaseException) -> str:

@@ -10,7 +10,7 @@ import os
 import stat
 from typing import List, NamedTuple, Optional
 
-from .errors import SecretError
+from ..errors import SecretError
 
 
 class Secret:

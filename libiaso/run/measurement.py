@@ -10,13 +10,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Iterable, Iterator, List, Optional
 
 import nagiosplugin
-from nagiosplugin.state import Ok
 
-from .errors import ServiceError
-from .states import state_for
+from ..errors import ServiceError
+from ..states import State, state_for
 
 if TYPE_CHECKING:
-    from .runner import ProbeRun
+    from .probe_run import ProbeRun
 
 FAILURE = "failure"
 
@@ -66,7 +65,7 @@ class FailureContext(nagiosplugin.Context):
     def evaluate(self, metric: nagiosplugin.Metric, resource: nagiosplugin.Resource
                  ) -> nagiosplugin.Result:
         exc = metric.value
-        return nagiosplugin.Result(state_for(exc), exc.message, metric)
+        return nagiosplugin.Result(state_for(exc).nagios, exc.message, metric)
 
     def performance(self, metric: nagiosplugin.Metric, resource: nagiosplugin.Resource
                     ) -> None:
@@ -78,7 +77,7 @@ class QuietContext(nagiosplugin.ScalarContext):
 
     def evaluate(self, metric: nagiosplugin.Metric, resource: nagiosplugin.Resource
                  ) -> nagiosplugin.Result:
-        return nagiosplugin.Result(Ok, None, metric)
+        return nagiosplugin.Result(State.OK.nagios, None, metric)
 
 
 class IasoSummary(nagiosplugin.Summary):

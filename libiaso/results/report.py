@@ -18,7 +18,9 @@ from typing import IO, Any, Dict, Iterable, List, Optional, Tuple
 
 import click
 
-STATES = ("OK", "WARNING", "CRITICAL", "UNKNOWN")
+from ..states import State
+
+STATES = tuple(state.name for state in State)
 
 
 class Histogram:

@@ -17,14 +17,16 @@ from typing import IO, Any, Callable, List, NamedTuple, Optional, Sequence
 import click
 import nagiosplugin
 
-from . import __version__
-from .config import Environment, default_path, load_config
-from .deadline import Deadline, process_age
-from .errors import IasoError
+from .. import __version__
+from ..config.settings import default_path, load_config
+from ..deadline import Deadline, process_age
+from ..errors import IasoError
+from ..redaction import Redactor
+from ..states import state_for
+from .application_log import ApplicationLog
 from .output import render
-from .redaction import Redactor
-from .run_record import ApplicationLog, RunRecord
-from .states import state_for
+from .probe_run import CommonOptions, ProbeRun
+from .record import RunRecord
 
 DEFAULT_TIMEOUT = 10.0
 UNKNOWN = 3
@@ -46,45 +48,6 @@ class NagiosRange(click.ParamType):
         except ValueError as exc:
             self.fail(f"{value!r} is not a Nagios range ({exc.args[0] if exc.args else exc})",
                       param, ctx)
-
-
-class CommonOptions(NamedTuple):
-    config_path: str
-    env_name: Optional[str]
-    timeout: float
-    warning: Optional[nagiosplugin.Range]
-    critical: Optional[nagiosplugin.Range]
-    verbosity: int
-
-
-class ProbeRun:
-    """What a probe's body works with: options, environment, deadline and a client."""
-
-    def __init__(self, options: CommonOptions, environment: Environment, deadline: Deadline,
-                 redactor: Redactor) -> None:
-        self.options = options
-        self.environment = environment
-        self.deadline = deadline
-        self.redactor = redactor
-        self._client: Any = None
-
-    @property
-    def client(self) -> Any:
-        """The run's one ``IasoClient`` (created on first use: life needs no login)."""
-        if self._client is None:
-            from .client import IasoClient
-
-            self._client = IasoClient(self.environment, self.deadline, self.redactor)
-        return self._client
-
-    def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-
-    def time_context(self, name: str, words: str = "response time") -> nagiosplugin.ScalarContext:
-        """A context judging seconds against -w/-c."""
-        return nagiosplugin.ScalarContext(name, self.options.warning, self.options.critical,
-                                          fmt_metric=words + " {value:.3f} s")
 
 
 class Outcome(NamedTuple):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 _MISSING = object()
 

@@ -1,0 +1,1 @@
+"""Configuration: the YAML file, its environments, credentials and API profiles."""

@@ -1,0 +1,1 @@
+"""Backup and restore jobs: launching, following, judging, and their state between runs."""

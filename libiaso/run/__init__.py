@@ -1,0 +1,1 @@
+"""One probe run: options, deadline, Resource/Context/Summary bases, output and its traces."""

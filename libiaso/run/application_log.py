@@ -1,0 +1,75 @@
+"""The application log: the human-readable trail of what a probe did.
+
+Requests, retries, re-logins, state-file decisions: every line masked against the run's secrets.
+It can never change the probe's state: a log that cannot be opened or written becomes a note in
+long output, and logging's own traceback on stderr is suppressed.
+"""
+from __future__ import annotations
+
+import logging
+from typing import List, Optional
+
+from ..config.settings import LogSettings
+from ..redaction import Redactor
+
+
+class _RedactingFormatter(logging.Formatter):
+    def __init__(self, redactor: Redactor) -> None:
+        super().__init__("%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
+        self.redactor = redactor
+
+    def format(self, record: logging.LogRecord) -> str:
+        return self.redactor(super().format(record))
+
+
+class _QuietFileHandler(logging.FileHandler):
+    """A full disk must not put logging's traceback on stderr: note it once instead."""
+
+    def __init__(self, path: str, notes: List[str]) -> None:
+        super().__init__(path, encoding="utf-8", delay=False)
+        self.notes = notes
+        self.failed = False
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        if not self.failed:
+            self.failed = True
+            self.notes.append(f"application log {self.baseFilename} cannot be written "
+                              "(disk full?); lines were lost")
+
+
+class ApplicationLog:
+    """The configured application log file, attached to the ``iaso`` loggers for one run."""
+
+    def __init__(self, redactor: Redactor) -> None:
+        self.redactor = redactor
+        self.handler: Optional[logging.Handler] = None
+
+    def open(self, settings: LogSettings, verbose_level: int, notes: List[str]) -> None:
+        if not settings.application:
+            return
+        try:
+            handler = _QuietFileHandler(settings.application, notes)
+        except OSError as exc:
+            notes.append(f"application log {settings.application} cannot be opened: "
+                         f"{exc.strerror}")
+            return
+        level = min(verbose_level, getattr(logging, settings.level.upper()))
+        handler.setLevel(level)
+        handler.setFormatter(_RedactingFormatter(self.redactor))
+        logger = logging.getLogger("iaso")
+        logger.setLevel(min(logger.level or logging.WARNING, level))
+        logger.addHandler(handler)
+        self.handler = handler
+
+    def close(self, last_line: str) -> None:
+        if self.handler is None:
+            return
+        logger = logging.getLogger("iaso")
+        if self.handler.level <= logging.INFO:
+            logger.info("finished: %s", last_line)
+        logger.removeHandler(self.handler)
+        try:
+            self.handler.close()
+        except OSError:
+            pass
+        self.handler = None

@@ -1,0 +1,1 @@
+"""From a core's notification to a service-desk ticket."""
