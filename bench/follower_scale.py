@@ -42,9 +42,10 @@ def follow_with_library(url: str, work: Path, args: argparse.Namespace) -> Dict[
     from libiaso.api.client import IasoClient
     from libiaso.config.settings import load_config
     from libiaso.deadline import Deadline
-    from libiaso.jobs.calls import JobTrack, start_backup
+    from libiaso.jobs.calls import start_backup
     from libiaso.jobs.follower import JobFollower
     from libiaso.jobs.outcomes import OutcomeTable
+    from libiaso.jobs.track import JobTrack
 
     config = work / "iaso.yaml"
     config.write_text(f"environments:\n  lab:\n    base_url: {url}\n    proxy: none\n"

@@ -50,7 +50,6 @@ def main() -> None:
     if not probe.exists():
         raise SystemExit(f"{probe} not found: install the package first")
     import iaso_probes as probe_package
-
     import libiaso
 
     for package in (libiaso, probe_package):  # as a packaged install does, even where

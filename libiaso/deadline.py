@@ -9,9 +9,11 @@ exception, so either way the probe still prints a state and a reason.
 from __future__ import annotations
 
 import signal
+import threading
 import time
+from contextlib import contextmanager
 from types import FrameType
-from typing import Any, Optional
+from typing import Any, Iterator, List, Optional
 
 from .errors import ProbeInterrupted
 
@@ -68,16 +70,18 @@ class Deadline:
                                elapsed=self.elapsed())
 
     def arm(self) -> None:
-        """Raise ``DeadlineReached`` in the main thread at the deadline, ``Terminated`` on TERM."""
-        self._previous = (signal.signal(signal.SIGALRM, self._on_alarm),
-                          signal.signal(signal.SIGTERM, self._on_term))
+        """Raise ``DeadlineReached`` in the main thread at the deadline, and ``Terminated`` on
+        any signal asking the process to stop (TERM from the core, HUP, INT, USR1, USR2)."""
+        previous = [(signal.SIGALRM, signal.signal(signal.SIGALRM, self._on_alarm))]
+        previous += [(number, signal.signal(number, self._on_term)) for number in STOP_SIGNALS]
+        self._previous = previous
         signal.setitimer(signal.ITIMER_REAL, max(0.001, self.remaining()))
 
     def disarm(self) -> None:
         signal.setitimer(signal.ITIMER_REAL, 0)
         if self._previous is not None:
-            signal.signal(signal.SIGALRM, self._previous[0])
-            signal.signal(signal.SIGTERM, self._previous[1])
+            for number, handler in self._previous:
+                signal.signal(number, signal.SIG_DFL if handler is None else handler)
             self._previous = None
 
     def _on_alarm(self, signum: int, frame: Optional[FrameType]) -> None:
@@ -85,5 +89,50 @@ class Deadline:
 
     def _on_term(self, signum: int, frame: Optional[FrameType]) -> None:
         signal.setitimer(signal.ITIMER_REAL, 0)
-        raise Terminated(f"stopped by SIGTERM after {self.elapsed():.1f} s",
-                         elapsed=self.elapsed())
+        raise Terminated(f"stopped by {signal.Signals(signum).name} after "
+                         f"{self.elapsed():.1f} s", elapsed=self.elapsed())
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        """SIGALRM and SIGTERM wait for the end of the block, then act as they would have.
+
+        For the few steps that must not stop half-way: writing the state file, recording a
+        launched job, applying a status answer. Interrupted there, the probe would lose what the
+        API just did (the next run would launch again). The handlers are swapped for a deferring
+        one rather than the signals masked: a signal masked in the main thread is taken by any
+        other thread (a poll worker) and its Python handler run in the main thread all the same.
+        Outside the main thread nothing is swapped (Python runs handlers only there).
+        """
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        pending: List[int] = []
+
+        def defer(signum: int, frame: Optional[FrameType]) -> None:
+            pending.append(signum)
+
+        saved = [(number, signal.signal(number, defer)) for number in HELD_SIGNALS]
+        try:
+            yield
+        finally:
+            for number, handler in saved:
+                signal.signal(number, signal.SIG_DFL if handler is None else handler)
+            for number in HELD_SIGNALS:   # SIGTERM first: it ends the run, the alarm need not
+                if number in pending:
+                    signal.raise_signal(number)
+
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT, signal.SIGUSR1, signal.SIGUSR2)
+HELD_SIGNALS = (*STOP_SIGNALS, signal.SIGALRM)
+EARLY_STOPS: List[int] = []   # stop signals received while the probe was still starting
+
+
+def catch_stops_early() -> None:
+    """Note stop signals instead of dying of them, from the first import of a probe on: the
+    probe reports them once it can (a core sending SIGTERM gets a state, not silence)."""
+    for number in STOP_SIGNALS:
+        signal.signal(number, _note_early)
+
+
+def _note_early(signum: int, frame: Optional[FrameType]) -> None:
+    EARLY_STOPS.append(signum)

@@ -119,3 +119,41 @@ class WrongType(FieldError):
 
 class AuthenticationRejected(ServiceError):
     """The login was refused, or succeeded without giving a token."""
+
+
+class ListingDefect(PayloadError):
+    """A list endpoint's pages do not add up to one listing: cut short, a total that moves,
+    an entry named twice. ``received`` entries were read of the ``total`` announced."""
+
+    def __init__(self, message: str, *, received: int = 0, total: Optional[int] = None,
+                 url: Optional[str] = None, status: Optional[int] = None,
+                 elapsed: Optional[float] = None) -> None:
+        super().__init__(message, url=url, status=status, elapsed=elapsed)
+        self.received = received
+        self.total = total
+
+
+# --- the core: passive results not taken; our side, so UNKNOWN ---------------------------------
+
+class DeliveryError(IasoError):
+    """The monitoring core could not be given the passive results (spool directory, command
+    file or Icinga 2 API unusable); ``route`` names the way that failed."""
+
+    def __init__(self, message: str, *, route: str) -> None:
+        super().__init__(message)
+        self.route = route
+
+
+# --- the service desk: never the supervised API's fault, so UNKNOWN if ever judged -------------
+
+class DeskError(IasoError):
+    """The service desk did not take a notification."""
+
+
+class DeskUnreachable(DeskError):
+    """The desk cannot take anything now (down, timing out, refusing our credentials): the
+    notification stays spooled and is delivered later, in order."""
+
+
+class DeskRejected(DeskError):
+    """The desk refused this one notification for good: it is set aside, not retried."""

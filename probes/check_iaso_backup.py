@@ -6,15 +6,17 @@ default) or in one run with --wait. See docs/probes/check_iaso_backup.md.
 """
 from __future__ import annotations
 
+import time
 from functools import partial
-from typing import List, Optional
+from typing import Any, Callable, List, Mapping, Optional, Tuple
 
 import click
 import nagiosplugin
 
+from libiaso.config.profile import extra_parameters
 from libiaso.errors import ProbeUsageError
 from libiaso.jobs.calls import start_backup
-from libiaso.jobs.check import JobTarget, job_check
+from libiaso.jobs.check import JobTarget, TargetKey, identity_of, job_check, target_text
 from libiaso.run.probe_run import ProbeRun
 from libiaso.run.runner import Probe
 
@@ -37,35 +39,48 @@ OPTIONS = [
 
 
 def targets(run: ProbeRun, hostname: Optional[str], level: str, set_name: Optional[str],
-            all_sets: bool) -> tuple[str, List[JobTarget]]:
-    """The state file's key and the backups to launch."""
+            all_sets: bool) -> Tuple[TargetKey, List[JobTarget]]:
+    """What the state is kept under, and the backups to launch."""
     if sum((bool(hostname), bool(set_name), all_sets)) != 1:
         raise ProbeUsageError("choose exactly one of -H HOST, -S SET and -A")
     env = run.environment
+    members: List[Tuple[str, str, str, Mapping[str, Any]]]
     if hostname:
-        members = [(hostname, level)]
-        key = f"host-{hostname}"
+        needed = extra_parameters(env.profile.endpoint("backup"))
+        if needed:
+            raise ProbeUsageError(f"the profile's backup call needs {', '.join(needed)}, which "
+                                  "only configured backup sets carry (params:): use -S or -A")
+        members = [(hostname, level, "-H/-l", {})]
+        key = TargetKey(f"host-{hostname}-{level}", (hostname, level),
+                        legacy=f"host-{hostname}")
     elif set_name:
         if set_name not in env.backup_sets:
             raise ProbeUsageError(f"unknown backup set {set_name!r}; configured: "
                                   f"{', '.join(env.backup_sets) or 'none'}")
-        members = [(t.hostname, t.level) for t in env.backup_sets[set_name]]
-        key = f"set-{set_name}"
+        members = [(t.hostname, t.level, f"backup set {set_name}", t.params)
+                   for t in env.backup_sets[set_name]]
+        key = TargetKey(f"set-{set_name}")
     else:
         if not env.backup_sets:
             raise ProbeUsageError("-A given but no backup_sets are configured")
-        members = [(t.hostname, t.level) for s in env.backup_sets.values() for t in s]
-        key = "all"
-    duplicated = {h for h, _ in members if sum(1 for m, _ in members if m == h) > 1}
+        members = [(t.hostname, t.level, f"backup set {name}", t.params)
+                   for name, hosts in env.backup_sets.items() for t in hosts]
+        key = TargetKey("all")
+    for host, lvl, where, _ in members:
+        target_text(host, f"{where}: hostname")
+        target_text(lvl, f"{where}: level of {host}")
+    duplicated = {h for h, _, _, _ in members if sum(1 for m, *_ in members if m == h) > 1}
     return key, [JobTarget(f"{host}/{lvl}" if host in duplicated else host, host,
-                           partial(start_backup, hostname=host, level=lvl))
-                 for host, lvl in members]
+                           partial(start_backup, hostname=host, level=lvl, params=params),
+                           identity_of(host, lvl))
+                 for host, lvl, _, params in members]
 
 
 def build(run: ProbeRun, hostname: Optional[str], level: str, set_name: Optional[str],
-          all_sets: bool, wait: bool, relaunch_after: Optional[float]) -> nagiosplugin.Check:
+          all_sets: bool, wait: bool, relaunch_after: Optional[float],
+          clock: Callable[[], float] = time.time) -> nagiosplugin.Check:
     key, jobs = targets(run, hostname, level, set_name, all_sets)
-    return job_check(run, "backup", key, jobs, wait, relaunch_after)
+    return job_check(run, "backup", key, jobs, wait, relaunch_after, clock=clock)
 
 
 probe = Probe("IASO BACKUP", "check_iaso_backup", build, OPTIONS,

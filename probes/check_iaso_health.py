@@ -10,7 +10,7 @@ from typing import Iterator, List
 
 import nagiosplugin
 
-from libiaso.api.answers import Component, health_report
+from libiaso.api.answers import Component, HealthReport, health_report
 from libiaso.run.measurement import (
     ApiResource,
     FailureContext,
@@ -31,7 +31,7 @@ class Health(ApiResource):
     def measure(self) -> Iterator[nagiosplugin.Metric]:
         answer = self.run.client.call("health")
         yield self.seconds("time", answer.elapsed)
-        report = health_report(answer, self.run.environment.profile.healthy_values)
+        report = health_report(answer)
         total = len(report.components)
         unhealthy = len(report.unhealthy)
         yield nagiosplugin.Metric("healthy", total - unhealthy, min=0, max=total, context="count")
@@ -40,14 +40,15 @@ class Health(ApiResource):
             yield nagiosplugin.Metric(f"component {component.name}", component,
                                       context="component")
         if not report.overall_healthy and not unhealthy:
-            yield nagiosplugin.Metric("overall", report.overall, context="overall")
+            yield nagiosplugin.Metric("overall", report, context="overall")
 
 
 # --- evaluation --------------------------------------------------------------------------------
 
 
 class ComponentContext(nagiosplugin.Context):
-    """A component is OK when healthy, else WARNING or CRITICAL as configured for its name."""
+    """A component's state is the profile's word for its status (an unknown word is CRITICAL),
+    lowered to WARNING for the components configured so in health_severity."""
 
     def __init__(self, severity: dict[str, str]) -> None:
         super().__init__("component")
@@ -56,9 +57,9 @@ class ComponentContext(nagiosplugin.Context):
     def evaluate(self, metric: nagiosplugin.Metric, resource: nagiosplugin.Resource
                  ) -> nagiosplugin.Result:
         component: Component = metric.value
-        if component.healthy:
-            return nagiosplugin.Result(State.OK.nagios, component.name, metric)
-        state = State.WARNING if self.severity.get(component.name) == "warning" else State.CRITICAL
+        state = State[component.severity.upper()]
+        if state is State.CRITICAL and self.severity.get(component.name) == "warning":
+            state = State.WARNING
         return nagiosplugin.Result(state.nagios, component.name, metric)
 
     def performance(self, metric: nagiosplugin.Metric, resource: nagiosplugin.Resource) -> None:
@@ -73,9 +74,10 @@ class OverallContext(nagiosplugin.Context):
 
     def evaluate(self, metric: nagiosplugin.Metric, resource: nagiosplugin.Resource
                  ) -> nagiosplugin.Result:
+        report: HealthReport = metric.value
         return nagiosplugin.Result(
-            State.CRITICAL.nagios,
-            f"overall status {metric.value!r} although every component is healthy", metric)
+            State[report.overall_severity.upper()].nagios,
+            f"overall status {report.overall!r} although every component is healthy", metric)
 
     def performance(self, metric: nagiosplugin.Metric, resource: nagiosplugin.Resource) -> None:
         return None

@@ -1,6 +1,7 @@
 """check_iaso_life: is the IASO API alive?
 
-GET the life endpoint; the HTTP status and the body's statusCode must both be 200.
+GET the life endpoint; the answer must say alive as the profile reads it (our contract: HTTP
+200 and the body's statusCode 200; another API: a text, another field, or the HTTP status alone).
 """
 from __future__ import annotations
 
@@ -45,8 +46,9 @@ def build(run: ProbeRun) -> nagiosplugin.Check:
 
 
 probe = Probe("IASO LIFE", "check_iaso_life", build,
-              help_text="Check that the IASO API is alive: the life endpoint answers HTTP 200 "
-                        "with statusCode 200. -w/-c apply to the response time.")
+              help_text="Check that the IASO API is alive: the life endpoint's answer says so "
+                        "as the profile reads it (by default statusCode 200; another field, a "
+                        "text or the HTTP status alone). -w/-c apply to the response time.")
 main = probe.main
 
 if __name__ == "__main__":

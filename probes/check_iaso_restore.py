@@ -5,15 +5,17 @@ across short runs (the default) or in one run with --wait. See docs/probes/check
 """
 from __future__ import annotations
 
-from typing import Optional
+import time
+from typing import Callable, Optional, Tuple
 
 import click
 import nagiosplugin
 
+from libiaso.config.profile import extra_parameters
 from libiaso.config.settings import RestoreTarget
 from libiaso.errors import ProbeUsageError
 from libiaso.jobs.calls import start_restore
-from libiaso.jobs.check import JobTarget, job_check
+from libiaso.jobs.check import JobTarget, TargetKey, identity_of, job_check, target_text
 from libiaso.run.probe_run import ProbeRun
 from libiaso.run.runner import Probe
 
@@ -34,8 +36,8 @@ OPTIONS = [
 
 def restore_target(run: ProbeRun, restore_name: Optional[str], hostname: Optional[str],
                    file_name: Optional[str], source_path: Optional[str],
-                   destination: Optional[str]) -> tuple[str, RestoreTarget]:
-    """The state file's key and what to restore."""
+                   destination: Optional[str]) -> Tuple[TargetKey, RestoreTarget]:
+    """What the state is kept under, and what to restore."""
     given = [hostname, file_name, source_path, destination]
     if restore_name:
         if any(given):
@@ -45,22 +47,44 @@ def restore_target(run: ProbeRun, restore_name: Optional[str], hostname: Optiona
         if restore_name not in restores:
             raise ProbeUsageError(f"unknown restore test {restore_name!r}; configured: "
                                   f"{', '.join(restores) or 'none'}")
-        return restore_name, restores[restore_name]
-    if not all(given):
-        raise ProbeUsageError("give -R NAME, or all of -H, --file, --path and --destination")
-    target = RestoreTarget(hostname or "", file_name or "", source_path or "", destination or "")
-    return f"{target.hostname}-{target.file_name}", target
+        target, key = restores[restore_name], TargetKey(restore_name)
+        where = f"restore test {restore_name}: "
+    else:
+        if not all(given):
+            raise ProbeUsageError("give -R NAME, or all of -H, --file, --path and --destination")
+        needed = extra_parameters(run.environment.profile.endpoint("restore"))
+        if needed:
+            raise ProbeUsageError(f"the profile's restore call needs {', '.join(needed)}, which "
+                                  "only configured restore tests carry (params:): use -R")
+        target = RestoreTarget(hostname or "", file_name or "", source_path or "",
+                               destination or "")
+        key = TargetKey(f"{target.hostname}-{target.file_name}", _fields(target),
+                        legacy=f"{target.hostname}-{target.file_name}")
+        where = ""
+    target_text(target.hostname, f"{where}hostname")
+    target_text(target.file_name, f"{where}file name", path_like=True)
+    target_text(target.source_path, f"{where}path", path_like=True)
+    target_text(target.destination, f"{where}destination", path_like=True)
+    return key, target
+
+
+def _fields(target: RestoreTarget) -> Tuple[str, str, str, str]:
+    return target.hostname, target.file_name, target.source_path, target.destination
 
 
 def build(run: ProbeRun, restore_name: Optional[str], hostname: Optional[str],
           file_name: Optional[str], source_path: Optional[str], destination: Optional[str],
-          wait: bool, relaunch_after: Optional[float]) -> nagiosplugin.Check:
+          wait: bool, relaunch_after: Optional[float],
+          clock: Callable[[], float] = time.time) -> nagiosplugin.Check:
     key, target = restore_target(run, restore_name, hostname, file_name, source_path,
                                  destination)
     job = JobTarget(target.hostname, target.hostname,
                     lambda client: start_restore(client, target.hostname, target.file_name,
-                                                 target.source_path, target.destination))
-    return job_check(run, "restore", key, [job], wait, relaunch_after, per_target_perfdata=False)
+                                                 target.source_path, target.destination,
+                                                 target.params),
+                    identity_of(*_fields(target)))
+    return job_check(run, "restore", key, [job], wait, relaunch_after,
+                     per_target_perfdata=False, clock=clock)
 
 
 probe = Probe("IASO RESTORE", "check_iaso_restore", build, OPTIONS,

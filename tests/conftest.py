@@ -11,12 +11,15 @@ from typing import Any, Dict, Iterator, List, Optional
 
 import pytest
 import yaml
+from operator_host import installed  # noqa: F401  (one documented install for the session)
 
 from libiaso.simulator.scenario import scenario_from
 from libiaso.simulator.server import Simulator
 
 ROOT = Path(__file__).resolve().parent.parent
-PASSWORD = "Sim-Pa55word-never-printed"
+# Non-ASCII letters, a quote and a backslash: every way a serialiser may escape it is exercised.
+PASSWORD = 'Sïm-Päss"wörd\\never-printed'
+
 USERNAME = "nagios"
 
 
@@ -34,23 +37,80 @@ def private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 OUTPUTS: List[str] = []   # every output of every probe run of the session, for leak checks
+SIMULATORS: List[Simulator] = []   # every simulator of the session: the tokens it issued
+BASETEMP: List[Path] = []
 
 
 @pytest.fixture(scope="session", autouse=True)
-def record_outputs() -> Iterator[None]:
-    """Keep what every in-process probe run printed, for tests/test_zz_no_secret_leaked.py."""
+def record_outputs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Keep what every in-process probe run printed and every simulator made, for the secret
+    scan that ends the session (pytest_sessionfinish below)."""
     from libiaso.run.runner import Probe
 
-    original = Probe.run
+    original_run = Probe.run
+    original_init = Simulator.__init__
 
     def recording(self: Probe, *args: Any, **kwargs: Any) -> Any:
-        outcome = original(self, *args, **kwargs)
+        outcome = original_run(self, *args, **kwargs)
         OUTPUTS.append(outcome.output)
         return outcome
 
+    def registering(self: Simulator, *args: Any, **kwargs: Any) -> None:
+        original_init(self, *args, **kwargs)
+        SIMULATORS.append(self)
+
+    BASETEMP.append(tmp_path_factory.getbasetemp())
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(Probe, "run", recording)
+        patch.setattr(Simulator, "__init__", registering)
         yield
+
+
+def leaked_secrets() -> List[str]:
+    """Where the password (in any encoded form) or an issued token appears in what the session
+    left: probe outputs, subprocess stdout and stderr, and every file under pytest's basetemp."""
+    from libiaso.redaction import encoded_forms
+
+    wanted = encoded_forms(PASSWORD) + [t for sim in SIMULATORS for t in sim.issued]
+    found: List[str] = []
+    for output in OUTPUTS:
+        for secret in wanted:
+            if secret in output:
+                found.append(f"an output: {output[:200]!r}")
+    for base in BASETEMP:
+        for path in base.rglob("*"):
+            if path.name == "password" or path.is_symlink() or not path.is_file():
+                continue
+            try:
+                text = path.read_bytes()[:5_000_000].decode("utf-8", "replace")
+            except OSError:
+                continue
+            found.extend(f"{path}" for secret in wanted if secret in text)
+    return found
+
+
+# What the product writes on a real host: tests must keep to their own temporary directories.
+HOST_PATHS = ("/var/lib/iaso-probes", "/var/log/iaso-probes", "/etc/iaso-probes")
+HOST_PATHS_BEFORE = {path: os.path.exists(path) for path in HOST_PATHS}
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """The secret scan, after every test whatever their order or selection; and no test may
+    have written where the product writes on a real host."""
+    created = [p for p in HOST_PATHS if os.path.exists(p) and not HOST_PATHS_BEFORE[p]]
+    if created:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(f"TESTS WROTE OUTSIDE THEIR TEMPORARY DIRECTORIES: {created}",
+                                red=True, bold=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    found = leaked_secrets()
+    if found:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        lines = ["SECRET LEAKED into:", *sorted(set(found))[:50]]
+        if reporter is not None:
+            reporter.write_line("\n".join(lines), red=True, bold=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture(scope="session")

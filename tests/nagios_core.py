@@ -11,31 +11,49 @@ import signal
 import subprocess
 import time
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
 ROOT = Path(__file__).resolve().parent.parent
-SHIPPED = ["commands.cfg", "templates.cfg", "contacts.cfg", "lab.cfg", "qualif.cfg", "prod.cfg"]
+SHIPPED = ["commands.cfg", "templates.cfg", "contacts.cfg", "lab.cfg", "qualif.cfg", "prod.cfg",
+           "servicedesk.cfg"]
 BINARY = shutil.which("nagios4") or "/usr/sbin/nagios4"
 
 
 class NagiosCore:
     def __init__(self, work: Path, probes_dir: Path, config: Path,
-                 objects: Optional[Path] = None) -> None:
+                 objects: Optional[Path] = None, *, servicedesk: Optional[Path] = None,
+                 extra_objects: Sequence[Path] = (), settings: Sequence[str] = (),
+                 enter: Sequence[str] = (), environment: Optional[Dict[str, str]] = None,
+                 sendmail: Optional[Path] = None) -> None:
+        """``servicedesk``: the service-desk configuration ($USER13$; by default mail through
+        the sendmail below, spooled under ``work``); ``extra_objects``: more object files;
+        ``settings``: nagios.cfg lines that replace the defaults below, name by name;
+        ``enter``: a prefix that runs the core elsewhere (the namespace of
+        tests/operator_host.py); ``environment``: variables added to the core's own, which its
+        checks inherit."""
         self.work = work
+        self.enter = list(enter)
+        self.environment = dict(os.environ, **(environment or {}))
         self.var = work / "var"
         self.mails = work / "mails"
         self.objects = objects or ROOT / "etc" / "nagios"
         self.pid: Optional[int] = None
         for directory in (self.var, self.var / "spool", self.mails):
             directory.mkdir(parents=True, exist_ok=True)
-        sendmail = work / "sendmail"
-        sendmail.write_text(f'#!/bin/sh\ncat > "{self.mails}/mail-$(date +%s%N)-$$.eml"\n')
-        sendmail.chmod(0o755)
+        if sendmail is None:     # $USER12$: by default, a script that keeps mails in ``mails``
+            sendmail = work / "sendmail"
+            sendmail.write_text(f'#!/bin/sh\ncat > "{self.mails}/mail-$(date +%s%N)-$$.eml"\n')
+            sendmail.chmod(0o755)
+        if servicedesk is None:
+            servicedesk = work / "servicedesk.yaml"
+            servicedesk.write_text(f"spool: {work / 'desk-spool'}\ndesk: {{kind: mail}}\n")
         (work / "resource.cfg").write_text(
-            f"$USER10$={probes_dir}\n$USER11$={config}\n$USER12$={sendmail}\n")
+            f"$USER10$={probes_dir}\n$USER11$={config}\n$USER12$={sendmail}\n"
+            f"$USER13$={servicedesk}\n")
         user = pwd.getpwuid(os.getuid()).pw_name
         group = grp.getgrgid(os.getgid()).gr_name
         lines = [f"cfg_file={self.objects / name}" for name in SHIPPED] + [
+            f"cfg_file={path}" for path in extra_objects] + [
             f"resource_file={work / 'resource.cfg'}",
             f"log_file={self.var / 'nagios.log'}",
             f"object_cache_file={self.var / 'objects.cache'}",
@@ -46,6 +64,7 @@ class NagiosCore:
             f"temp_file={self.var / 'nagios.tmp'}",
             f"temp_path={self.var}",
             f"check_result_path={self.var / 'spool'}",
+            f"query_socket={self.var / 'nagios.qh'}",
             f"state_retention_file={self.var / 'retention.dat'}",
             f"nagios_user={user}", f"nagios_group={group}",
             "retain_state_information=0", "status_update_interval=1",
@@ -57,15 +76,18 @@ class NagiosCore:
             "use_syslog=0", "enable_environment_macros=0",
             "illegal_macro_output_chars=`~$&|'\"<>",
         ]
+        replaced = {line.split("=", 1)[0] for line in settings}
+        lines = [line for line in lines if line.split("=", 1)[0] not in replaced] + list(settings)
         self.main_config = work / "nagios.cfg"
         self.main_config.write_text("\n".join(lines) + "\n")
 
     def verify(self) -> subprocess.CompletedProcess:
-        return subprocess.run([BINARY, "-v", str(self.main_config)], capture_output=True,
-                              text=True, timeout=60)
+        return subprocess.run([*self.enter, BINARY, "-v", str(self.main_config)],
+                              capture_output=True, text=True, timeout=60)
 
     def start(self) -> None:
-        subprocess.run([BINARY, "-d", str(self.main_config)], check=True, timeout=30)
+        subprocess.run([*self.enter, BINARY, "-d", str(self.main_config)], check=True,
+                       timeout=30, env=self.environment)
         lock = self.var / "nagios.lock"
         for _ in range(100):
             if lock.exists() and lock.read_text().strip():
@@ -116,6 +138,37 @@ class NagiosCore:
                           if "=" in line)
             found[(fields["host_name"], fields["service_description"])] = fields
         return found
+
+    def hosts(self) -> Dict[str, Dict[str, str]]:
+        """hoststatus blocks of status.dat by host name."""
+        path = self.var / "status.dat"
+        if not path.exists():
+            return {}
+        found = {}
+        for block in re.findall(r"hoststatus \{\n(.*?)\n\s*\}", path.read_text(), re.S):
+            fields = dict(line.strip().split("=", 1) for line in block.splitlines()
+                          if "=" in line)
+            found[fields["host_name"]] = fields
+        return found
+
+    def wait_for_host(self, host: str, state: int, output: str = "",
+                      timeout: float = 60) -> Dict[str, str]:
+        """Wait until the host is in ``state`` (0 UP, 1 DOWN), HARD, with matching output."""
+        deadline = time.monotonic() + timeout
+        last: Dict[str, str] = {}
+        next_force = 0.0
+        while time.monotonic() < deadline:
+            last = self.hosts().get(host, {})
+            if last.get("has_been_checked") == "1" and int(last["current_state"]) == state \
+                    and last["state_type"] == "1" and re.search(output, last["plugin_output"]):
+                return last
+            if time.monotonic() >= next_force:
+                self.command(f"SCHEDULE_FORCED_HOST_CHECK;{host};{int(time.time())}")
+                next_force = time.monotonic() + 2
+            time.sleep(0.25)
+        shown = {k: last.get(k) for k in ("current_state", "state_type", "plugin_output")}
+        raise AssertionError(f"host {host} never reached state {state} (output~{output!r}); "
+                             f"last: {shown}")
 
     def wait_for(self, host: str, service: str, state: int, hard: bool = True,
                  output: str = "", timeout: float = 60) -> Dict[str, str]:

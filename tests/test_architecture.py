@@ -18,7 +18,7 @@ LAYERS: List[Tuple[str, ...]] = [
     ("libiaso", "libiaso.errors", "libiaso.states", "libiaso.deadline", "libiaso.redaction"),
     ("libiaso.config", "libiaso.results"),
     ("libiaso.api",),
-    ("libiaso.run", "libiaso.servicedesk"),
+    ("libiaso.run", "libiaso.servicedesk", "libiaso.doctor"),
     ("libiaso.jobs", "libiaso.fleet"),
     ("iaso_probes",),
 ]

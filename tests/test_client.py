@@ -9,8 +9,8 @@ from typing import Any, Iterator, Tuple
 
 import pytest
 from conftest import PASSWORD, play, write_config
-from iaso_probes.check_iaso_life import probe as life
 
+from iaso_probes.check_iaso_life import probe as life
 from libiaso.api.answers import jwt_lifetime
 from libiaso.api.client import IasoClient
 from libiaso.config.settings import load_config

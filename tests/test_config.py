@@ -53,7 +53,7 @@ def test_ok_profile_override_keeps_the_rest(tmp_path: Path) -> None:
                         "auth": {"header": "Authtoken", "prefix": ""}})
     profile = load_config(str(write(tmp_path, data))).environment("prod").profile
     assert profile.endpoint("life").path == "/ping"
-    assert profile.endpoint("life").fields["status_code"] == "statusCode"
+    assert profile.endpoint("life").fields["status_code"].path == "statusCode"
     assert profile.auth.header_value("t") == "t" and profile.auth.header == "Authtoken"
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 from conftest import ROOT
+
 from iaso_probes import (
     check_iaso_auth,
     check_iaso_backup,
@@ -11,7 +12,6 @@ from iaso_probes import (
     check_iaso_response_time,
     check_iaso_restore,
 )
-
 from libiaso.run.runner import Probe
 
 PROBES = [check_iaso_life.probe, check_iaso_health.probe, check_iaso_response_time.probe,

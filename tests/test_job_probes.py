@@ -5,32 +5,32 @@ import os
 import re
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
 import pytest
-from conftest import ROOT, play, write_config
-from iaso_probes import check_iaso_backup, check_iaso_restore
+from conftest import ROOT, play
+from job_harness import (
+    FAST,
+    HOUR,
+    PROBES,
+    Clocked,
+    clock_the_probes,
+    hanging,
+    host,
+    job_config,
+    perfdata,
+    run,
+    status_body,
+)
 
-PROBES = {"backup": check_iaso_backup.probe, "restore": check_iaso_restore.probe}
 STATES = {"ok": 0, "warn": 1, "crit": 2, "unknown": 3}
-FAST = {"job_speed": 60, "job_duration": 60}   # a simulated job lasts one second
 
 
-def job_config(tmp_path: Path, sim: Any, **jobs: Any) -> Path:
-    settings: Dict[str, Any] = {"state_dir": str(tmp_path / "state"), "poll_interval": 0.2,
-                                "max_poll_interval": 1}
-    settings.update(jobs)
-    return write_config(tmp_path, sim.url, extra={
-        "jobs": settings,
-        "backup_sets": {"linux": [{"hostname": "vm-a", "level": "incremental"},
-                                  {"hostname": "vm-b", "level": "full"},
-                                  {"hostname": "vm-c", "level": "incremental"}]},
-        "restores": {"hosts-file": {"hostname": "vm-a", "file_name": "hosts",
-                                    "source_path": "/etc", "destination": "/tmp/restore"}},
-    })
+@pytest.fixture
+def clocked(sim: Any, monkeypatch: pytest.MonkeyPatch) -> Clocked:
+    return clock_the_probes(sim, monkeypatch)
 
 
 @dataclass
@@ -42,18 +42,11 @@ class Case:
     scenario: Dict[str, Any] = field(default_factory=dict)
     jobs: Dict[str, Any] = field(default_factory=dict)
     long_output: str = ""
+    perf: Dict[str, str] = field(default_factory=dict)
 
     @property
     def code(self) -> int:
         return STATES[self.id.split("-", 1)[0]]
-
-
-def host(name: str, **plan: Any) -> Dict[str, Any]:
-    return dict(FAST, hosts={name: plan})
-
-
-def status_body(**document: Any) -> Dict[str, Any]:
-    return dict(FAST, endpoints={"job_status": {"body": {"json": document}}})
 
 
 WAIT = ("--wait", "-t", "8")
@@ -80,14 +73,16 @@ CASES: List[Case] = [
     Case("crit-backup-failed-to-start", "backup", ("-H", "vm-f", *WAIT),
          r"failed: vm-f \(Failed to Start\)", host("vm-f", outcome="failed_to_start")),
     Case("crit-backup-one-of-three-failed", "backup", ("-S", "linux", *WAIT),
-         r"^IASO BACKUP CRITICAL - lab: 1 of 3 backups failed: vm-b \(Failed\) \| .*"
-         r"jobs_critical=1;;;0;3 jobs_ok=2;;;0;3",
+         r"^IASO BACKUP CRITICAL - lab: 1 of 3 backups failed: vm-b \(Failed\) \| ",
          host("vm-b", outcome="failed", at_percent=40),
-         long_output=r"\nCRITICAL vm-b .*\nOK vm-a .*\nOK vm-c "),
+         long_output=r"\nCRITICAL vm-b .*\nOK vm-a .*\nOK vm-c ",
+         perf={"jobs_critical": "1", "jobs_ok": "2", "jobs_running": "0"}),
     Case("crit-backup-longer-than-critical", "backup", ("-H", "vm-a", "-w", "20", "-c", "30",
                                                         *WAIT),
          r"CRITICAL - lab: vm-a ran 6\d s \(outside range 0:30\) \| .*dur_vm_a=6\ds;20;30;0", FAST),
-    Case("unknown-backup-unknown-status", "backup", ("-H", "vm-a", *WAIT),
+    # An unknown status is polled until the deadline, as any job in progress: 3 s, not 8.
+
+    Case("unknown-backup-unknown-status", "backup", ("-H", "vm-a", "--wait", "-t", "3"),
          r"UNKNOWN - lab: 1 of 1 backup in an unknown state: vm-a \(unknown status 'Exploded'\)",
          status_body(hostname="vm-a", status="Exploded", percentComplete=50,
                      elapsedSeconds=3)),
@@ -106,7 +101,7 @@ CASES: List[Case] = [
          r"did not start \(the API answered started: false\)",
          dict(FAST, endpoints={"backup": {"body": {"json": {"started": False, "jobId": 7}}}})),
     Case("crit-backup-status-for-another-job", "backup", ("-H", "vm-a", *WAIT),
-         r"failed: vm-a \(the status answer is for job 1, not job \d+\)",
+         r"critical: vm-a \(status unreadable: the status answer is for job 1, not job \d+\)",
          status_body(jobId=1, hostname="vm-a", status="Running", percentComplete=5)),
     Case("crit-backup-status-for-another-host", "backup", ("-H", "vm-a", *WAIT),
          r"the status answer for job \d+ is for host vm-z, not vm-a",
@@ -126,8 +121,9 @@ CASES: List[Case] = [
     Case("unknown-backup-unknown-set", "backup", ("-S", "windows"),
          r"unknown backup set 'windows'; configured: linux$"),
     Case("ok-restore-completes", "restore", ("-R", "hosts-file", *WAIT),
-         r"^IASO RESTORE OK - lab: 1 of 1 restore completed.* \| auth_time=\S+ duration=60s"
-         r".*launch_time=.*percent=100\.0%;;;0;100 poll_time=\S+ total=\ds", FAST),
+         r"^IASO RESTORE OK - lab: 1 of 1 restore completed", FAST,
+         perf={"duration": "60s", "percent": "100.0%", "total": r"\ds", "auth_time": r"\S+s",
+               "launch_time": r"\S+s", "poll_time": r"\S+s"}),
     Case("ok-restore-from-options", "restore", ("-H", "vm-a", "--file", "passwd", "--path",
                                                 "/etc", "--destination", "/tmp/r", *WAIT),
          r"^IASO RESTORE OK - lab: 1 of 1 restore completed", FAST),
@@ -138,6 +134,38 @@ CASES: List[Case] = [
          r"UNKNOWN - lab: give -R NAME, or all of -H, --file, --path and --destination$"),
     Case("unknown-restore-unknown-test", "restore", ("-R", "nope"),
          r"unknown restore test 'nope'; configured: hosts-file$"),
+    # --wait and a status request that never comes back: no complete answer is CRITICAL.
+    Case("crit-backup-status-hangs-with-wait", "backup", ("-H", "vm-a", "--wait", "-t", "2"),
+         r"^IASO BACKUP CRITICAL - lab: 1 of 1 backup critical: vm-a \(no status answer\)",
+         hanging("job_status", FAST),
+         long_output=r"\nCRITICAL vm-a \(job \d+\): no complete status answer within -t 2: no "
+                     r"complete answer before the probe's deadline"),
+    Case("crit-restore-status-hangs-with-wait", "restore", ("-R", "hosts-file", "--wait", "-t",
+                                                            "2"),
+         r"^IASO RESTORE CRITICAL - lab: 1 of 1 restore critical: vm-a \(no status answer\)",
+         hanging("job_status", FAST)),
+    Case("crit-backup-status-not-json", "backup", ("-H", "vm-a", *WAIT),
+         r"critical: vm-a \(status unreadable: \S+/jobs/status answered HTTP 200 with a body "
+         r"that is HTML\)", dict(FAST, endpoints={"job_status": {"body": "html"}})),
+    # Job IDs go back into requests: a hostile one is refused at launch, never sent.
+    *[Case(f"crit-backup-job-id-{name}", "backup", ("-H", "vm-a", *WAIT),
+           r"failed: vm-a \(backup not started: the backup of vm-a started with an unusable job "
+           rf"ID \(field 'jobId' {re.escape(why)}",
+           dict(FAST, endpoints={"backup": {"body": {"json": {"started": True, "jobId": job}}}}))
+      for name, job, why in (
+          ("dot-dot", "..", "starts with a dot"),
+          ("slash", "41/../../admin", "holds characters other than"),
+          ("newline", "41\nX-Injected: 1", "holds characters other than"),
+          ("huge", "4" * 65, "is longer than 64 characters"),
+          ("negative", -1, "is out of range"),
+          ("empty", "", "is empty"))],
+    Case("unknown-backup-hostname-with-a-slash", "backup", ("-H", "../vm-a"),
+         r"UNKNOWN - lab: -H/-l: hostname '../vm-a' reads as a path$"),
+    Case("unknown-backup-level-dot-dot", "backup", ("-H", "vm-a", "-l", ".."),
+         r"UNKNOWN - lab: -H/-l: level of vm-a '..' reads as a path$"),
+    Case("unknown-restore-destination-with-a-control-character", "restore",
+         ("-H", "vm-a", "--file", "hosts", "--path", "/etc", "--destination", "/tmp/\x1b[2J"),
+         r"UNKNOWN - lab: destination holds a control character$"),
 ]
 
 
@@ -150,68 +178,91 @@ def test_job_probe_outcome(case: Case, sim: Any, tmp_path: Path) -> None:
     assert re.search(case.first_line, outcome.first_line), outcome.output
     if case.long_output:
         assert re.search(case.long_output, outcome.output, re.S), outcome.output
+    values = perfdata(outcome.first_line)
+    for label, value in case.perf.items():
+        assert re.fullmatch(value, values.get(label, "(absent)")), (label, outcome.output)
     labels = re.findall(r"(?:^| )'?([a-z_0-9]+)'?=", outcome.first_line.partition(" | ")[2])
     assert len({label[:19] for label in labels}) == len(labels)
     assert "Traceback" not in outcome.output and len(outcome.output.encode()) < 4096
+    if "job-id" in case.id:
+        assert sim.counters["job_status"] == 0   # the refused ID was never sent back
 
 
-def run(probe: str, config: Path, *args: str) -> Any:
-    return PROBES[probe].run(["-C", str(config), *args])
-
-
-def test_ok_long_backup_across_stateful_runs(sim: Any, tmp_path: Path) -> None:
-    play(sim, {"job_speed": 30, "job_duration": 60})   # two seconds
+def test_ok_long_backup_across_stateful_runs(sim: Any, tmp_path: Path,
+                                            clocked: Clocked) -> None:
+    play(sim, {"job_speed": 1, "job_duration": HOUR})
     config = job_config(tmp_path, sim)
     first = run("backup", config, "-S", "linux")
     assert first.code == 0 and re.match(
         r"IASO BACKUP OK - lab: launched 3 backups: vm-a \(job \d+\), vm-b \(job \d+\), "
-        r"vm-c \(job \d+\) \| auth_time=", first.first_line), first.output
-    time.sleep(0.7)
+        r"vm-c \(job \d+\) \| ", first.first_line), first.output
+    clocked.advance(600)
     middle = run("backup", config, "-S", "linux")
-    assert middle.code == 0 and re.match(
-        r"IASO BACKUP OK - lab: 3 in progress: vm-a \d+(\.\d)? %, vm-b", middle.first_line), \
+    assert middle.code == 0 and middle.first_line.startswith(
+        "IASO BACKUP OK - lab: 3 in progress: vm-a 16.7 %, vm-b 16.7 %, vm-c 16.7 % | "), \
         middle.output
-    assert "jobs_running=3;;;0;3" in middle.first_line and "pct_vm_a=" in middle.first_line
-    time.sleep(1.8)
+    assert perfdata(middle.first_line)["jobs_running"] == "3"
+    assert perfdata(middle.first_line)["pct_vm_a"] == "16.7%"
+    clocked.advance(HOUR - 600)
     done = run("backup", config, "-S", "linux")
-    assert done.code == 0 and "3 of 3 backups completed" in done.first_line, done.output
-    again = run("backup", config, "-S", "linux")
-    assert again.code == 0 and "3 of 3 backups completed" in again.first_line
-    assert sim.counters["backup"] == 3
+    assert done.code == 0 and "3 of 3 backups completed, the last 0:00:00 ago" in \
+        done.first_line, done.output
     status_polls = sim.counters["job_status"]
+    clocked.advance(600)
+    again = run("backup", config, "-S", "linux")
+    assert again.code == 0 and "3 of 3 backups completed, the last 0:10:00 ago" in \
+        again.first_line
+    assert sim.counters["backup"] == 3 and sim.counters["job_status"] == status_polls
     relaunched = run("backup", config, "-S", "linux", "--relaunch-after", "0")
     assert relaunched.first_line.startswith("IASO BACKUP OK - lab: launched 3 backups")
     assert sim.counters["backup"] == 6 and sim.counters["job_status"] == status_polls
+    clocked.advance(2 * HOUR)
+    run("backup", config, "-S", "linux")
+    clocked.advance(24 * HOUR - 2 * HOUR)
+    due = run("backup", config, "-S", "linux")   # a day after the last launch
+    assert due.first_line.startswith("IASO BACKUP OK - lab: launched 3 backups"), due.output
+    assert sim.counters["backup"] == 9
 
 
-def test_warn_then_crit_backup_stalls_across_runs(sim: Any, tmp_path: Path) -> None:
-    play(sim, host("vm-s", outcome="stuck", at_percent=30))
-    config = job_config(tmp_path, sim, stall_warning=1, stall_critical=2.5)
+def test_warn_then_crit_backup_stalls_across_runs(sim: Any, tmp_path: Path,
+                                                  clocked: Clocked) -> None:
+    play(sim, {"job_speed": 1, "job_duration": HOUR,
+               "hosts": {"vm-s": {"outcome": "stuck", "at_percent": 30}}})
+    config = job_config(tmp_path, sim)   # stall limits by default: 30 min, 1 h
     assert run("backup", config, "-H", "vm-s").code == 0
-    time.sleep(0.6)
+    clocked.advance(300)
     assert run("backup", config, "-H", "vm-s").code == 0
-    time.sleep(1.0)
+    clocked.advance(900)                 # 30 % reached at 18 min; seen at 20 min
+    reached = run("backup", config, "-H", "vm-s")
+    assert reached.code == 0 and "vm-s 30 %" in reached.first_line, reached.output
+    clocked.advance(1799)
+    assert run("backup", config, "-H", "vm-s").code == 0
+    clocked.advance(1)
     warned = run("backup", config, "-H", "vm-s")
     assert warned.code == 1, warned.output
-    assert re.search(r"WARNING - lab: 1 of 1 backup need attention: vm-s \(stalled at 30 % for "
-                     r"0:00:0[1-2]\)", warned.first_line), warned.output
-    time.sleep(1.5)
+    assert "WARNING - lab: 1 of 1 backup need attention: vm-s (stalled at 30 % for 0:30:00)" \
+        in warned.first_line, warned.output
+    clocked.advance(1800)
     critical = run("backup", config, "-H", "vm-s")
-    assert critical.code == 2 and "failed: vm-s (stalled at 30 % for 0:00:0" in \
-        critical.first_line, critical.output
+    assert critical.code == 2 and "CRITICAL - lab: 1 of 1 backup critical: vm-s (stalled at " \
+        "30 % for 1:00:00)" in critical.first_line, critical.output
 
 
-def test_warn_backup_pending_past_its_limit(sim: Any, tmp_path: Path) -> None:
+def test_warn_backup_pending_past_its_limit(sim: Any, tmp_path: Path,
+                                           clocked: Clocked) -> None:
     play(sim, host("vm-p", outcome="pending", reason="no drive available"))
-    config = job_config(tmp_path, sim, pending_warning=1)
+    config = job_config(tmp_path, sim)   # pending_warning by default: 15 min
     assert run("backup", config, "-H", "vm-p").code == 0
+    clocked.advance(300)
     first_poll = run("backup", config, "-H", "vm-p")
     assert first_poll.code == 0 and "vm-p Pending" in first_poll.first_line
-    time.sleep(1.2)
+    clocked.advance(899)
+    assert run("backup", config, "-H", "vm-p").code == 0
+    clocked.advance(1)
     pending = run("backup", config, "-H", "vm-p")
     assert pending.code == 1, pending.output
-    assert "need attention: vm-p (Pending for 0:00:01)" in pending.first_line
-    assert "Pending for 0:00:01 (no drive available)" in pending.output
+    assert "need attention: vm-p (Pending for 0:15:00)" in pending.first_line
+    assert "Pending for 0:15:00 (no drive available)" in pending.output
 
 
 def test_ok_token_expiring_mid_follow_relogs_in_once(sim: Any, tmp_path: Path) -> None:
@@ -222,15 +273,16 @@ def test_ok_token_expiring_mid_follow_relogs_in_once(sim: Any, tmp_path: Path) -
     assert sim.counters["login"] == 2
 
 
-def test_ok_restore_across_stateful_runs(sim: Any, tmp_path: Path) -> None:
-    play(sim, FAST)
+def test_ok_restore_across_stateful_runs(sim: Any, tmp_path: Path, clocked: Clocked) -> None:
+    play(sim, {"job_speed": 1, "job_duration": 60})
     config = job_config(tmp_path, sim)
     assert run("restore", config, "-R", "hosts-file").first_line.startswith(
         "IASO RESTORE OK - lab: launched 1 restore: vm-a (job ")
-    time.sleep(1.2)
+    clocked.advance(120)
     done = run("restore", config, "-R", "hosts-file")
     assert done.code == 0 and "1 of 1 restore completed" in done.first_line, done.output
-    assert "total=" in done.first_line and "duration=60s" in done.first_line
+    values = perfdata(done.first_line)
+    assert (values["total"], values["duration"]) == ("120s", "60s"), done.output
 
 
 def test_unknown_corrupt_state_file_never_relaunches(sim: Any, tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import pytest
 from conftest import PASSWORD, play, write_config
+
 from iaso_probes import (
     check_iaso_auth,
     check_iaso_health,
@@ -153,11 +154,12 @@ CASES: List[Case] = [
          r"\(outside range 0:0\.1\)", ("-n", "2", "-w", "0.1", "-c", "3"),
          fault("life", latency=0.2)),
     Case("crit-response-time-never-answers", "response_time",
-         r"^IASO RESPONSE TIME CRITICAL - lab: no complete answer .* \| samples=1;;;0;3 "
-         r"time_avg=1\.\d+s", ("-n", "3", "-t", "2"), fault("life", hang=True)),
+         r"^IASO RESPONSE TIME CRITICAL - lab: no complete answer .* \| time_avg=1\.\d+s;;;0;2\.0 "
+         r".* samples=1;;;0;3$", ("-n", "3", "-t", "2"), fault("life", hang=True)),
     Case("crit-response-time-fast-but-wrong-answer", "response_time",
          r"^IASO RESPONSE TIME CRITICAL - lab: \S+ answered statusCode 500, expected 200 \| "
-         r"samples=1;;;0;1 ", scenario=fault("life", body={"json": {"statusCode": 500}})),
+         r"time_avg=.* samples=1;;;0;1$",
+         scenario=fault("life", body={"json": {"statusCode": 500}})),
     Case("unknown-response-time-unknown-endpoint", "response_time",
          r"^IASO RESPONSE TIME UNKNOWN - lab: unknown endpoint 'nope'", ("-e", "nope")),
     Case("unknown-response-time-endpoint-with-parameters", "response_time",
@@ -174,7 +176,7 @@ CASES: List[Case] = [
          r"^IASO AUTH CRITICAL - lab: login as nagios rejected \(HTTP 401: KO\) \| login_time=",
          scenario={"reject_logins": True}),
     Case("crit-auth-ko-without-token", "auth",
-         r"login answered HTTP 200 without a token \(field 'token'\)",
+         r"login as nagios answered HTTP 200 without a token \(field 'token'\)",
          scenario=fault("login", body={"json": {"result": "KO"}})),
     Case("crit-auth-plain-ko-text", "auth", r"with a body that is not valid JSON",
          scenario=fault("login", body={"raw": "KO"})),

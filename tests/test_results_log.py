@@ -12,6 +12,7 @@ from typing import Any, Dict, List
 import pytest
 import yaml
 from conftest import PASSWORD, ROOT, play, run_program, write_config
+
 from iaso_probes import check_iaso_backup, check_iaso_health, check_iaso_life
 
 

@@ -108,19 +108,20 @@ def test_ok_console_scripts_run_as_installed(sim: Any, config: Path) -> None:
 def test_unknown_unreadable_config_names_the_file(tmp_path: Path, sim: Any,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     from conftest import write_config
+
     from iaso_probes.check_iaso_life import probe
 
     config = write_config(tmp_path, sim.url)
     config.chmod(0o000)
     if os.geteuid() == 0:
-        real_open = open
+        real_open = os.open
 
         def denied(path: Any, *args: Any, **kwargs: Any) -> Any:
             if str(path) == str(config):
                 raise PermissionError(13, "Permission denied", str(path))
             return real_open(path, *args, **kwargs)
 
-        monkeypatch.setattr("builtins.open", denied)  # root reads any file: deny it here
+        monkeypatch.setattr("os.open", denied)  # root reads any file: deny it here
     outcome = probe.run(["-C", str(config)])
     assert outcome.code == 3, outcome
     assert outcome.first_line == (f"IASO LIFE UNKNOWN - {config}: configuration file is not "

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import base64
 import json
+import math
+import re
 import time
 from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Tuple
 from urllib.parse import urlsplit
 
-from ..config.profile import Endpoint
+from ..config.profile import WHOLE, Endpoint, FieldSpec, Rule
 from ..errors import (
     ApiStatusError,
     AuthenticationRejected,
@@ -37,12 +39,45 @@ class Answer(NamedTuple):
     status: int
     elapsed: float
     size: int
-    document: Dict[str, Any]
+    document: Any   # a JSON value, or the text of a text answer
+    redact: Callable[[str], str] = str   # the run's masking of secrets, for the API's texts
 
     def field(self, name: str, kind: str, *, required: bool = True) -> Any:
-        """The answer field the profile calls ``name``, checked to be of ``kind``."""
-        return field(self.document, self.endpoint.field_path(name), kind, required=required,
-                     url=self.url, elapsed=self.elapsed)
+        """The answer field the profile calls ``name``, read as its spec says and checked to
+        be of ``kind``; errors name the configured path."""
+        return read(self.document, self.endpoint.spec(name), kind, required=required,
+                    url=self.url, elapsed=self.elapsed)
+
+    def has(self, name: str) -> bool:
+        """True if the field the profile calls ``name`` is configured and present."""
+        return self.endpoint.configured(name) and locate(
+            self.document, self.endpoint.field_path(name)) is not ABSENT
+
+    def matches(self, rule: Optional[Rule]) -> bool:
+        """True if the answer meets ``rule`` (a success, failure or not-visible rule)."""
+        if rule is None:
+            return False
+        if rule.statuses and self.status not in rule.statuses:
+            return False
+        if rule.field is None:
+            return True
+        value = locate(self.document, self.endpoint.field_path(rule.field))
+        if rule.present is not None and (value is not ABSENT and value is not None) \
+                != rule.present:
+            return False
+        if rule.empty is not None and (value in (ABSENT, None, "", [], {})) != rule.empty:
+            return False
+        return not rule.values or (value is not ABSENT and same_value(value, rule.values))
+
+    def reason(self) -> Optional[str]:
+        """The API's own reason text, where the profile says it sits, if present."""
+        if not self.endpoint.configured("reason"):
+            return None
+        value = locate(self.document, self.endpoint.field_path("reason"))
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool) \
+                and str(value).strip():
+            return masked_and_cut(str(value), self.redact)
+        return None
 
     def wrong(self, name: str, message: str) -> WrongType:
         """The error for field ``name`` of this answer holding an impossible value."""
@@ -78,8 +113,10 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-def parse_json(raw: bytes, *, url: str, status: int, elapsed: float) -> Dict[str, Any]:
-    """The body as a JSON object; anything else is a ``NotJson`` or ``WrongType``."""
+def parse_json(raw: bytes, *, url: str, status: int, elapsed: float,
+               whole: bool = False) -> Any:
+    """The body as a JSON object (any JSON value when the profile reads the ``whole`` answer);
+    anything else is a ``NotJson`` or ``WrongType``."""
     if not raw.strip():
         raise NotJson(f"{short_url(url)} answered HTTP {status} with an empty body", url=url,
                       status=status, elapsed=elapsed)
@@ -93,14 +130,34 @@ def parse_json(raw: bytes, *, url: str, status: int, elapsed: float) -> Dict[str
         kind = "HTML" if raw.lstrip()[:1] == b"<" else "not valid JSON"
         raise NotJson(f"{short_url(url)} answered HTTP {status} with a body that is {kind}",
                       url=url, status=status, elapsed=elapsed) from None
-    if not isinstance(document, dict):
+    if not isinstance(document, dict) and not whole:
         raise WrongType(f"{short_url(url)} answered a JSON {type(document).__name__}, "
                         "expected an object", field="(body)", url=url, elapsed=elapsed)
     return document
 
 
+def parse_text(raw: bytes, *, url: str, status: int, elapsed: float) -> str:
+    """The body of a text answer, as one stripped text."""
+    try:
+        text = raw.decode("utf-8-sig").strip()
+    except UnicodeDecodeError:
+        raise NotJson(f"{short_url(url)} answered HTTP {status} with a body that is not UTF-8 "
+                      "text", url=url, status=status, elapsed=elapsed) from None
+    if not text:
+        raise NotJson(f"{short_url(url)} answered HTTP {status} with an empty body", url=url,
+                      status=status, elapsed=elapsed)
+    return text
+
+
 def lookup(document: Any, dotted: str) -> Any:
-    """The value at ``dotted`` (``a.b.0.c``) in a JSON document, or ``ABSENT``."""
+    """The value at ``dotted`` (``a.b.0.c``, or ``.`` for the whole) in a JSON document, or
+    ``ABSENT``."""
+    return locate(document, dotted)
+
+
+def locate(document: Any, dotted: str) -> Any:
+    if dotted == WHOLE:
+        return document
     current = document
     for part in dotted.split("."):
         if isinstance(current, dict):
@@ -115,6 +172,9 @@ def lookup(document: Any, dotted: str) -> Any:
 
 
 _KINDS: Dict[str, Tuple[Tuple[type, ...], str]] = {
+    "any": ((object,), "a value"),
+    "time": ((int, float), "a time"),
+    "text": ((str,), "a text"),
     "int": ((int,), "a whole number"),
     "number": ((int, float), "a number"),
     "str": ((str,), "a text"),
@@ -127,22 +187,125 @@ _KINDS: Dict[str, Tuple[Tuple[type, ...], str]] = {
 
 
 def field(document: Any, dotted: str, kind: str, *, required: bool = True,
-          url: Optional[str] = None, elapsed: Optional[float] = None) -> Any:
-    """The typed value at ``dotted``; errors name the field, never its value."""
+          url: Optional[str] = None, elapsed: Optional[float] = None,
+          shown: Optional[str] = None) -> Any:
+    """The typed value at ``dotted``; errors name the field (``shown``, if the value was
+    converted from another place), never its value."""
+    name = shown or dotted
     value = lookup(document, dotted)
     if value is ABSENT or (value is None and not required):
         if required:
-            raise MissingField(f"the answer has no field {dotted!r}", field=dotted, url=url,
+            raise MissingField(f"the answer has no field {name!r}", field=name, url=url,
                                elapsed=elapsed)
         return None
     types, label = _KINDS[kind]
     wrong = not isinstance(value, types) or (isinstance(value, bool) and bool not in types)
-    if not wrong and kind in ("number", "int") and value != value:
-        wrong = True
     if wrong:
-        raise WrongType(f"field {dotted!r} should be {label}, got {json_kind(value)}",
-                        field=dotted, url=url, elapsed=elapsed)
+        raise WrongType(f"field {name!r} should be {label}, got {json_kind(value)}",
+                        field=name, url=url, elapsed=elapsed)
+    if kind in ("number", "int", "time") and not finite(value):
+        raise WrongType(f"field {name!r} should be a finite number within "
+                        f"\u00b1{NUMBER_LIMIT:g}, got one outside", field=name, url=url,
+                        elapsed=elapsed)
     return value
+
+
+NUMBER_LIMIT = 1e15   # no duration, percentage or epoch time of this API comes near
+
+
+def finite(value: Any) -> bool:
+    """True for a number that every later computation can take (no inf, NaN or 10**400)."""
+    try:
+        return math.isfinite(value) and abs(value) <= NUMBER_LIMIT
+    except OverflowError:
+        return False
+
+
+_NUMBER_TEXT = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+
+
+def read(document: Any, spec: FieldSpec, kind: str, *, required: bool = True,
+         url: Optional[str] = None, elapsed: Optional[float] = None) -> Any:
+    """The value a field spec points at, converted as the spec says, checked to be ``kind``.
+
+    Conversions: the spec's word map first (the API's words to ours), then numbers and
+    booleans written as text (``from: text``), times (``from: epoch``, ``epoch_ms``,
+    ``iso8601``) as epoch seconds, then the scale (a 0-1 fraction to a percentage).
+    """
+    value = locate(document, spec.path)
+    if value is ABSENT or value is None:
+        return field(document, spec.path, kind, required=required, url=url, elapsed=elapsed)
+    if spec.words:
+        key = _word(value)
+        if key is not None and key in spec.words:
+            value = spec.words[key]
+    try:
+        value = _converted(value, spec, kind)
+    except ValueError as exc:
+        raise WrongType(f"field {spec.path!r} should be {exc.args[0]}, got {json_kind(value)}",
+                        field=spec.path, url=url, elapsed=elapsed) from None
+    if spec.scale != 1.0 and isinstance(value, (int, float)) and not isinstance(value, bool) \
+            and finite(value):
+        value = value * spec.scale
+    return field({"v": value}, "v", kind, required=required, url=url, elapsed=elapsed,
+                 shown=spec.path)
+
+
+def _word(value: Any) -> Optional[str]:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (str, int)):
+        return str(value)
+    return None
+
+
+def _converted(value: Any, spec: FieldSpec, kind: str) -> Any:
+    if kind == "time":
+        return _time(value, spec.source)
+    if spec.source != "text" or not isinstance(value, str):
+        return value
+    text = value.strip()
+    if kind in ("number", "int") and _NUMBER_TEXT.fullmatch(text):
+        number = float(text)
+        if kind == "int" or (number.is_integer() and "." not in text and "e" not in
+                             text.lower()):
+            return int(number) if finite(number) else number
+        return number
+    if kind == "bool" and text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    if kind in ("number", "int", "bool"):
+        raise ValueError(_KINDS[kind][1] + " (or its text)")
+    return value
+
+
+def _time(value: Any, source: str) -> float:
+    """Epoch seconds from an epoch number (or its text) or an ISO 8601 text."""
+    if source in ("epoch", "epoch_ms"):
+        if isinstance(value, str) and _NUMBER_TEXT.fullmatch(value.strip()):
+            value = float(value)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not finite(value):
+            raise ValueError("an epoch time")
+        return float(value) / (1000.0 if source == "epoch_ms" else 1.0)
+    if not isinstance(value, str):
+        raise ValueError("an ISO 8601 time")
+    from datetime import datetime, timezone
+
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError("an ISO 8601 time") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.timestamp()
+
+
+def same_value(value: Any, allowed: Tuple[Any, ...]) -> bool:
+    """True if ``value`` is one of ``allowed``, a number and its text counting as the same."""
+    word = _word(value)
+    return any(value == item or (word is not None and word == _word(item)) for item in allowed)
 
 
 def json_kind(value: Any) -> str:
@@ -160,8 +323,22 @@ def json_kind(value: Any) -> str:
     return "an object"
 
 
-def error_text(raw: bytes) -> Optional[str]:
-    """The API's own error message in an error answer, if the body carries one in a usual place."""
+def error_text(raw: bytes, redact: Callable[[str], str] = str) -> Optional[str]:
+    """The API's own error message in an error answer, if the body carries one in a usual place.
+
+    Masked whole, then cut: a secret echoed across the cut must not leave its first half.
+    """
+    text = _error_text(raw)
+    return None if text is None else masked_and_cut(text, redact)
+
+
+def masked_and_cut(text: str, redact: Callable[[str], str] = str) -> str:
+    """An API text for a message: on one line, masked whole, then cut to the limit."""
+    text = redact(" ".join(text.split()))
+    return text if len(text) <= ERROR_TEXT_LIMIT else text[:ERROR_TEXT_LIMIT - 3] + "..."
+
+
+def _error_text(raw: bytes) -> Optional[str]:
     if not raw.strip():
         return None
     try:
@@ -169,15 +346,15 @@ def error_text(raw: bytes) -> Optional[str]:
     except (UnicodeDecodeError, ValueError, RecursionError):
         if raw.lstrip()[:1] == b"<":
             return "HTML page"
-        text = raw.decode("utf-8", "replace").strip().splitlines()[0]
-        return text[:ERROR_TEXT_LIMIT]
+        lines = raw[:65536].decode("utf-8", "replace").strip().splitlines()
+        return lines[0].strip() if lines else None
     if isinstance(document, dict):
         for key in ("message", "error", "errorMessage", "detail", "errLogMessage"):
             value = document.get(key)
             if isinstance(value, str) and value.strip():
-                return value.strip()[:ERROR_TEXT_LIMIT]
+                return value.strip()
     if isinstance(document, str) and document.strip():
-        return document.strip()[:ERROR_TEXT_LIMIT]
+        return document.strip()
     return None
 
 
@@ -196,15 +373,28 @@ def verify(answer: Answer) -> None:
     Probes that only time an endpoint still judge its answer: an API that answers fast with
     nonsense is not answering.
     """
-    role = answer.endpoint.role
-    if role == "life":
-        status_code = answer.field("status_code", "int")
-        if status_code != 200:
-            raise answer.wrong("status_code", f"{answer.url} answered "
-                                              f"{answer.endpoint.field_path('status_code')} "
-                                              f"{status_code}, expected 200")
-    elif role == "health" and not answer.field("components", "components"):
+    endpoint = answer.endpoint
+    if endpoint.role == "life" and endpoint.success and endpoint.success.field is None:
+        if not answer.matches(endpoint.success):
+            raise answer.wrong("status_code", f"{short_url(answer.url)} answered HTTP "
+                                              f"{answer.status}, expected "
+                                              f"{' or '.join(map(str, endpoint.success.statuses))}")
+    elif endpoint.role == "life":
+        alive = endpoint.success.values if endpoint.success else (200,)
+        status_code = answer.field("status_code", _reading_kind(endpoint.spec("status_code")))
+        if not same_value(status_code, alive):
+            where = endpoint.field_path("status_code")
+            shown = "" if where == WHOLE else f"{where} "
+            expected = " or ".join(repr(v) if isinstance(v, str) else str(v) for v in alive)
+            value = repr(status_code) if isinstance(status_code, str) else status_code
+            raise answer.wrong("status_code", f"{short_url(answer.url)} answered {shown}"
+                                              f"{value}, expected {expected}")
+    elif endpoint.role == "health" and not answer.field("components", "components"):
         raise answer.wrong("components", "the health answer lists no component")
+
+
+def _reading_kind(spec: FieldSpec) -> str:
+    return {"any": "id", "text": "str"}.get(spec.type, spec.type)
 
 
 class Component(NamedTuple):
@@ -214,6 +404,7 @@ class Component(NamedTuple):
     status: str
     healthy: bool
     message: Optional[str] = None
+    severity: str = "critical"   # ok, warning or critical: the profile's word for the status
 
     @property
     def record_section(self) -> str:
@@ -231,63 +422,103 @@ class HealthReport(NamedTuple):
     components: Tuple[Component, ...]
     overall: Optional[str]
     overall_healthy: bool
+    overall_severity: str = "ok"
 
     @property
     def unhealthy(self) -> Tuple[Component, ...]:
         return tuple(c for c in self.components if not c.healthy)
 
 
-def health_report(answer: Answer, healthy_values: Tuple[str, ...]) -> HealthReport:
-    """Every component of a health answer; an answer listing none is the API's fault."""
+def health_report(answer: Answer) -> HealthReport:
+    """Every component of a health answer, each status mapped through the profile's
+    ``states`` (a word it does not list is CRITICAL); an answer listing none is the API's
+    fault."""
     verify(answer)
     raw = answer.field("components", "components")
     entries: Iterator[Tuple[Optional[str], Any]] = (
         iter(raw.items()) if isinstance(raw, dict) else ((None, item) for item in raw))
-    components = tuple(_component(answer, key, item, index, healthy_values)
+    components = tuple(_component(answer, key, item, index)
                        for index, (key, item) in enumerate(entries))
-    overall = answer.field("overall", "str", required=False)
-    return HealthReport(components, overall, overall is None or overall in healthy_values)
+    overall = answer.field("overall", "str", required=False) \
+        if answer.endpoint.configured("overall") else None
+    severity = _severity(answer.endpoint, overall) if overall is not None else "ok"
+    return HealthReport(components, overall, severity == "ok", severity)
 
 
-def _component(answer: Answer, key: Optional[str], item: Any, index: int,
-               healthy_values: Tuple[str, ...]) -> Component:
+def _severity(endpoint: Endpoint, status: str) -> str:
+    states = endpoint.states
+    return states.get(status) or states.get(status.strip().lower()) or "critical"
+
+
+def _component(answer: Answer, key: Optional[str], item: Any, index: int) -> Component:
     endpoint = answer.endpoint
     where = endpoint.field_path("components") + (f".{key}" if key else f".{index}")
     if key is not None and isinstance(item, str):
-        return Component(key, item, item in healthy_values)
+        severity = _severity(endpoint, item)
+        return Component(key, item, severity == "ok", None, severity)
     if not isinstance(item, dict):
         raise WrongType(f"component {where} should be an object", field=where, url=answer.url)
-    name = key if key is not None else field(item, endpoint.field_path("component_name"),
-                                             "str", url=answer.url)
-    status = field(item, endpoint.field_path("component_status"), "str", url=answer.url)
-    message = field(item, endpoint.field_path("component_message"), "str", required=False)
-    return Component(name, status, status in healthy_values, message)
+    name = key if key is not None else read(item, endpoint.spec("component_name"), "str",
+                                            url=answer.url)
+    status = read(item, endpoint.spec("component_status"), "str", url=answer.url)
+    message = read(item, endpoint.spec("component_message"), "str", required=False) \
+        if endpoint.configured("component_message") else None
+    severity = _severity(endpoint, status)
+    return Component(name, status, severity == "ok", message, severity)
 
 
 # --- login -------------------------------------------------------------------------------------
 
 
-def token_of(answer: Answer) -> str:
-    """The token of a login answer; a login without one is rejected."""
+def token_of(answer: Answer, username: str) -> str:
+    """The token of a login answer; a login without one, or one the profile's failure rule
+    matches, is rejected with the API's own reason when it gives one."""
+    reason = answer.reason()
+    because = f": {reason}" if reason else ""
+    if answer.matches(answer.endpoint.failure):
+        raise AuthenticationRejected(f"login as {username} rejected (HTTP {answer.status}"
+                                     f"{because})", url=answer.url, status=answer.status,
+                                     elapsed=answer.elapsed)
     try:
         token = answer.field("token", "str")
     except ServiceError:
         raise AuthenticationRejected(
-            f"login answered HTTP {answer.status} without a token (field "
-            f"{answer.endpoint.field_path('token')!r})", url=answer.url, status=answer.status,
-            elapsed=answer.elapsed) from None
+            f"login as {username} answered HTTP {answer.status} without a token (field "
+            f"{answer.endpoint.field_path('token')!r}){because}", url=answer.url,
+            status=answer.status, elapsed=answer.elapsed) from None
     if not token.strip():
         raise AuthenticationRejected("login answered an empty token", url=answer.url,
                                      status=answer.status, elapsed=answer.elapsed)
+    if not usable_in_header(token):
+        raise AuthenticationRejected(
+            f"login answered an unusable token (field {answer.endpoint.field_path('token')!r}: "
+            f"control, non-ASCII or surrounding space characters, or over {TOKEN_LIMIT} "
+            "characters): it cannot travel in a header", url=answer.url, status=answer.status,
+            elapsed=answer.elapsed)
     return token
+
+
+TOKEN_LIMIT = 16384
+
+
+def usable_in_header(token: str) -> bool:
+    """True if ``token`` can be sent as (part of) an HTTP header value, byte for byte."""
+    return (0 < len(token) <= TOKEN_LIMIT and token == token.strip()
+            and all(0x20 <= ord(c) < 0x7f for c in token))
 
 
 def token_lifetime(answer: Answer, token: str,
                    now: Callable[[], float] = time.time) -> Optional[float]:
-    """Seconds the token lives: the answer's expiry field, else a JWT's exp, else None."""
-    lifetime = answer.field("expires_in", "number", required=False)
+    """Seconds the token lives: the answer's lifetime or expiry time, else a JWT's exp, else
+    None."""
+    lifetime = answer.field("expires_in", "number", required=False) \
+        if answer.endpoint.configured("expires_in") else None
     if lifetime is not None:
         return float(lifetime)
+    if answer.endpoint.configured("expires_at"):
+        expires_at = answer.field("expires_at", "time", required=False)
+        if expires_at is not None:
+            return float(expires_at) - now()
     return jwt_lifetime(token, now())
 
 
@@ -299,15 +530,22 @@ def jwt_lifetime(token: str, now: Optional[float] = None) -> Optional[float]:
     try:
         padded = parts[1] + "=" * (-len(parts[1]) % 4)
         claims = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
-    except (ValueError, UnicodeError):
+    except (ValueError, UnicodeError, RecursionError):
         return None
     exp = claims.get("exp") if isinstance(claims, dict) else None
     if isinstance(exp, bool) or not isinstance(exp, (int, float)):
         return None
+    if not finite(exp):
+        raise WrongType(f"the token's exp claim should be a finite number within "
+                        f"\u00b1{NUMBER_LIMIT:g}, got one outside", field="token (JWT exp)")
     return float(exp) - (time.time() if now is None else now)
 
 
 # --- jobs --------------------------------------------------------------------------------------
+
+
+class JobNotVisible(ApiStatusError):
+    """The API does not show a job it just gave the ID of (yet): treated as a 404."""
 
 
 class JobStatus(NamedTuple):
@@ -323,24 +561,70 @@ class JobStatus(NamedTuple):
 
 
 def started_job(answer: Answer, kind: str, hostname: str) -> Any:
-    """The job ID of a launch answer; a launch that says it did not start is the API's fault."""
-    started = answer.field("started", "bool", required=False)
-    if started is False:
+    """The job ID of a launch answer; a launch that says it did not start (its ``started``
+    field false, the profile's failure rule met, or no job ID and a reason) is the API's fault,
+    quoting the API's own reason."""
+    endpoint = answer.endpoint
+    reason = answer.reason()
+    refused = answer.matches(endpoint.failure) or (
+        endpoint.success is not None and not answer.matches(endpoint.success))
+    started = answer.field("started", "bool", required=False) \
+        if endpoint.configured("started") else None
+    if started is False or refused or (reason and not answer.has("job_id")):
+        said = reason or (f"{endpoint.field_path('started')}: false" if started is False
+                          else "not started")
         raise ApiStatusError(f"the {kind} of {hostname} did not start (the API answered "
-                             f"{answer.endpoint.field_path('started')}: false)", url=answer.url,
-                             status=answer.status, elapsed=answer.elapsed)
+                             f"{said})", url=answer.url, status=answer.status,
+                             elapsed=answer.elapsed, api_message=reason)
+    answered_host = answer.field("hostname", "str", required=False)
+    if isinstance(answered_host, str) and answered_host.strip().lower() != hostname.lower():
+        raise answer.wrong("hostname", f"the {kind} answer is for host {answered_host}, not "
+                                       f"{hostname}: not this launch's answer")
     job_id = answer.field("job_id", "id")
-    if isinstance(job_id, str) and not job_id.strip():
-        raise answer.wrong("job_id", f"the {kind} of {hostname} started with an empty job ID")
+    problem = job_id_problem(job_id)
+    if problem:
+        raise answer.wrong("job_id", f"the {kind} of {hostname} started with an unusable job ID "
+                                     f"(field {answer.endpoint.field_path('job_id')!r} {problem})")
     return job_id
+
+
+JOB_ID_LIMIT = 64
+
+
+def job_id_problem(job_id: Any) -> Optional[str]:
+    """Why a job ID may not be sent back in a request path or body (None when it may).
+
+    A job ID goes into the status request as the API gave it, so it must be a plain token:
+    a whole number, or letters, digits, '.', '_', ':' and '-' not starting with a dot (no '..',
+    no '/', no control character), at most ``JOB_ID_LIMIT`` characters.
+    """
+    if isinstance(job_id, bool) or not isinstance(job_id, (int, str)):
+        return "is not a number or a text"
+    if isinstance(job_id, int):
+        return None if 0 <= job_id < 2 ** 63 else "is out of range"
+    if not job_id:
+        return "is empty"
+    if len(job_id) > JOB_ID_LIMIT:
+        return f"is longer than {JOB_ID_LIMIT} characters"
+    if job_id.startswith("."):
+        return "starts with a dot"
+    if not all(c.isascii() and (c.isalnum() or c in "._:-") for c in job_id):
+        return "holds characters other than letters, digits, '.', '_', ':' and '-'"
+    return None
 
 
 def job_status(answer: Answer, job_id: Any, hostname: str) -> JobStatus:
     """One snapshot of job ``job_id`` of ``hostname``, checked against what was asked.
 
     A status for another job or another host, a percentage outside 0..100 or a missing status
-    is the API's fault, never silently taken for progress.
+    is the API's fault, never silently taken for progress. An answer the profile's
+    ``not_visible`` rule matches (no record yet) is ``JobNotVisible``, like a 404.
     """
+    if answer.matches(answer.endpoint.not_visible) and answer.endpoint.not_visible and \
+            answer.endpoint.not_visible.field is not None:
+        raise JobNotVisible(f"job {job_id} of {hostname} is not visible yet ("
+                            f"{answer.endpoint.field_path(answer.endpoint.not_visible.field)})",
+                            url=answer.url, status=404, elapsed=answer.elapsed)
     answered_id = answer.field("job_id", "id", required=False)
     if answered_id is not None and str(answered_id) != str(job_id):
         raise answer.wrong("job_id", f"the status answer is for job {answered_id}, "

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import os
 import stat
-from typing import List, NamedTuple, Optional
+from typing import List, NamedTuple, Optional, Tuple
 
-from ..errors import SecretError
+from ..errors import ConfigError, SecretError
+from ..local_files import LocalFileError, read_regular
 
 
 class Secret:
@@ -50,29 +51,51 @@ class Credentials(NamedTuple):
         return Secret(value)
 
 
+PASSWORD_LINE_LIMIT = 4096
+
+
 def _from_file(path: str, warnings: Optional[List[str]]) -> Secret:
+    """The first line of a regular file, read without blocking and within a bound."""
     try:
-        with open(path, "rb") as handle:
-            mode = os.fstat(handle.fileno()).st_mode
-            first = handle.readline(65536)
-    except FileNotFoundError:
-        raise SecretError(f"password file {path} does not exist") from None
-    except PermissionError:
-        raise SecretError(f"password file {path} is not readable by this user") from None
-    except OSError as exc:
-        raise SecretError(f"password file {path} cannot be read: {exc.strerror}") from None
-    if stat.S_ISDIR(mode):
-        raise SecretError(f"password file {path} is a directory")
+        data, mode = read_regular_file(path, PASSWORD_LINE_LIMIT + 2, "password file")
+    except SecretError:
+        raise
+    except ConfigError as exc:
+        raise SecretError(exc.message) from None
     if mode & (stat.S_IRWXG | stat.S_IRWXO) and warnings is not None:
         warnings.append(f"password file {path} is accessible by group or others "
                         f"(mode {stat.S_IMODE(mode):04o}); chmod 600 it")
-    if first.endswith(b"\n"):
+    first, newline, _ = data.partition(b"\n")
+    if not newline and len(data) > PASSWORD_LINE_LIMIT:
+        raise SecretError(f"password file {path}: the first line is longer than "
+                          f"{PASSWORD_LINE_LIMIT} bytes; is this the right file?")
+    if first.endswith(b"\r"):
         first = first[:-1]
-        if first.endswith(b"\r"):
-            first = first[:-1]
     if not first:
         raise SecretError(f"password file {path} is empty (the password is its first line)")
     try:
-        return Secret(first.decode("utf-8"))
+        text = first.decode("utf-8")
     except UnicodeDecodeError:
         raise SecretError(f"password file {path} is not UTF-8 text") from None
+    if any(ord(c) < 0x20 or ord(c) == 0x7f for c in text):
+        raise SecretError(f"password file {path}: the first line holds control characters")
+    return Secret(text)
+
+
+def read_regular_file(path: str, limit: int, what: str) -> Tuple[bytes, int]:
+    """Up to ``limit`` bytes of a regular file and its mode; anything else a ``ConfigError``
+    naming the file (a FIFO or a device is refused at once instead of hanging the probe)."""
+    try:
+        return read_regular(path, limit)
+    except FileNotFoundError:
+        raise ConfigError(f"{what} {path} does not exist") from None
+    except PermissionError:
+        raise ConfigError(f"{what} {path} is not readable by this user") from None
+    except OSError as exc:
+        raise ConfigError(f"{what} {path} {_why(exc)}") from None
+
+
+def _why(exc: OSError) -> str:
+    if isinstance(exc, LocalFileError):
+        return str(exc.strerror)
+    return f"cannot be read: {exc.strerror}"

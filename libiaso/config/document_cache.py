@@ -74,7 +74,7 @@ def store(path: str, stamp: Stamp, document: Any) -> None:
                            "stamp": list(stamp), "document": document}, allow_nan=False)
         if json.loads(text)["document"] != document:
             return
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         return
     temporary = f"{where}.{os.getpid()}.tmp"
     try:

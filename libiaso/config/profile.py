@@ -1,72 +1,106 @@
-"""The API profile: where each endpoint lives and where each answer field sits.
+"""The API profile: where each endpoint lives, how its answer is read, and what it means.
 
-The real IASO's paths and field names are not public, so nothing about them is hard-coded in a
-probe: probes ask for an endpoint by its role (``life``, ``login``, ``job_status``...) and for a
-field by its logical name (``status_code``, ``token``...). ``DEFAULT_PROFILE`` is our documented
-contract (docs/api-contract.md, docs/openapi.yaml); a deployment overrides any part of it in the
-configuration file.
+The real IASO's contract is not public, so nothing about it is hard-coded in a probe: probes ask
+for an endpoint by its role (``life``, ``login``, ``job_status``...) and for a field by its
+logical name (``status_code``, ``token``...). A profile says, per role, the request (method,
+path, query, body templates) and the answer (JSON or plain text; each field's location, type and
+conversion; value maps from the API's words to ours; success, failure and "not yet visible"
+rules; paging for list endpoints).
+
+Two forms are read. Version 2 (``version: 2``) starts from a built-in contract (``base: iaso``
+or ``base: commvault``, libiaso.config.contracts) and replaces what the site gives: an endpoint's
+keys one by one, a field spec whole, a body template whole. Version 1 (no ``version`` key) is
+the first form: strings for fields, merged key by key over the iaso contract, bodies included.
 """
 from __future__ import annotations
 
 import re
-from typing import Any, Dict, Mapping, NamedTuple, Tuple
+from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple
 
-from .schema import Node
-
-DEFAULT_PROFILE: Dict[str, Any] = {
-    "auth": {
-        "header": "Authorization",
-        "prefix": "Bearer ",
-        "password_encoding": "plain",
-    },
-    "healthy_values": ["healthy"],
-    "endpoints": {
-        "life": {
-            "method": "GET", "path": "/life", "auth": False,
-            "fields": {"status_code": "statusCode"},
-        },
-        "health": {
-            "method": "GET", "path": "/health", "auth": False,
-            "fields": {"overall": "status", "components": "components",
-                       "component_name": "name", "component_status": "status",
-                       "component_message": "message"},
-        },
-        "login": {
-            "method": "POST", "path": "/login", "auth": False,
-            "body": {"username": "{username}", "password": "{password}"},
-            "fields": {"token": "token", "expires_in": "expiresIn"},
-        },
-        "backup": {
-            "method": "POST", "path": "/backups", "auth": True,
-            "body": {"hostname": "{hostname}", "backupLevel": "{level}"},
-            "fields": {"started": "started", "job_id": "jobId"},
-        },
-        "job_status": {
-            "method": "POST", "path": "/jobs/status", "auth": True,
-            "body": {"jobId": "{job_id}", "hostname": "{hostname}"},
-            "fields": {"job_id": "jobId", "hostname": "hostname", "status": "status",
-                       "percent": "percentComplete", "elapsed": "elapsedSeconds",
-                       "phase": "phase", "pending_reason": "pendingReason",
-                       "failure_reason": "failureReason"},
-        },
-        "restore": {
-            "method": "POST", "path": "/restores", "auth": True,
-            "body": {"hostname": "{hostname}", "fileName": "{file_name}",
-                     "path": "{source_path}", "destination": "{destination}"},
-            "fields": {"started": "started", "job_id": "jobId"},
-        },
-    },
-}
+from .schema import Node, deep_merge, describe
 
 METHODS = ("GET", "POST", "PUT")
+ANSWERS = ("json", "text", "none")   # none: only the HTTP status counts (a bare "alive" URL)
+TYPES = ("text", "number", "int", "bool", "id", "list", "object", "time", "any")
+SOURCES = ("json", "text", "epoch", "epoch_ms", "iso8601")
+HEALTH_WORDS = ("ok", "warning", "critical")
+JOB_WORDS = ("ok", "warning", "critical", "running", "waiting")
+PAGING_STYLES = ("none", "offset", "page", "next")
+PAGING_PLACES = ("query", "header")
+WHOLE = "."   # the field path meaning the whole answer
+
+# What each role's request may name, and the parameters a target may add.
 PARAMETERS: Dict[str, Tuple[str, ...]] = {
     "login": ("username", "password"),
     "backup": ("hostname", "level"),
     "job_status": ("job_id", "hostname"),
     "restore": ("hostname", "file_name", "source_path", "destination"),
+    "vm_list": ("since",),
 }
+TARGET_ROLES = ("backup", "restore")   # their targets may carry extra parameters (params:)
+SECRET_PARAMETERS = ("password",)
+
+# The logical fields of each role and the type each is read as.
+FIELD_TYPES: Dict[str, Dict[str, str]] = {
+    "life": {"status_code": "int"},
+    "health": {"overall": "text", "components": "any", "component_name": "text",
+               "component_status": "text", "component_message": "text"},
+    "login": {"token": "text", "expires_in": "number", "expires_at": "time", "reason": "text"},
+    "backup": {"started": "bool", "job_id": "id", "reason": "text"},
+    "restore": {"started": "bool", "job_id": "id", "reason": "text"},
+    "job_status": {"job_id": "id", "hostname": "text", "status": "text", "percent": "number",
+                   "elapsed": "number", "phase": "text", "pending_reason": "text",
+                   "failure_reason": "text", "records": "number", "reason": "text"},
+    "vm_list": {"items": "list", "total": "int", "next": "text", "name": "text", "id": "id",
+                "group": "text", "plan": "text", "company": "text",
+                "last_backup": "time", "last_success": "time",
+                "last_status": "text", "failure_reason": "text", "sla": "text",
+                "protection": "text"},
+}
+
 _PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
 _WHOLE_PLACEHOLDER = re.compile(r"^\{([a-z_][a-z0-9_]*)\}$")
+_UNSAFE_SEGMENTS = ("", ".", "..")
+
+
+class UnsafePathParameter(ValueError):
+    """A value that no escaping can make safe as a path segment ('', '.', '..')."""
+
+
+class FieldSpec(NamedTuple):
+    """Where a field sits in the answer and how it is read."""
+
+    path: str
+    type: str = "any"
+    source: str = "json"       # json: as JSON types it; text: numbers/booleans written as text
+    scale: float = 1.0         # multiply a number (0-1 fractions to percent: 100)
+    words: Mapping[str, Any] = {}   # the API's words (or numbers, as text) to ours
+
+    def describe(self) -> str:
+        return self.path
+
+
+class Rule(NamedTuple):
+    """A condition on one field of the answer (or on the HTTP status)."""
+
+    field: Optional[str] = None
+    values: Tuple[Any, ...] = ()
+    present: Optional[bool] = None
+    empty: Optional[bool] = None
+    statuses: Tuple[int, ...] = ()
+
+
+class Paging(NamedTuple):
+    """How a list endpoint pages: its style, where the parameters go, their names."""
+
+    style: str = "none"
+    place: str = "query"
+    limit: str = "limit"
+    offset: str = "offset"
+    page: str = "page"
+    size: int = 500
+    first_page: int = 1
+    max_pages: int = 10000
 
 
 class AuthScheme(NamedTuple):
@@ -81,45 +115,137 @@ class AuthScheme(NamedTuple):
 
 
 class Endpoint(NamedTuple):
-    """One API call: method, path template, body template and field locations."""
+    """One API call: the request templates and the reading of its answer."""
 
     role: str
     method: str
     path: str
     auth: bool
     body: Any
-    fields: Mapping[str, str]
+    fields: Mapping[str, FieldSpec]
+    query: Mapping[str, str] = {}
+    answer: str = "json"
+    success: Optional[Rule] = None
+    failure: Optional[Rule] = None
+    not_visible: Optional[Rule] = None
+    states: Mapping[str, str] = {}
+    paging: Paging = Paging()
 
     def parameters(self) -> Tuple[str, ...]:
         names = set(_PLACEHOLDER.findall(self.path))
         names.update(_template_names(self.body))
+        names.update(_template_names(dict(self.query)))
         return tuple(sorted(names))
 
     def render_path(self, params: Mapping[str, Any]) -> str:
         from urllib.parse import quote
 
-        return _PLACEHOLDER.sub(lambda m: quote(str(params[m.group(1)]), safe=""), self.path)
+        def segment(match: re.Match[str]) -> str:
+            value = str(params[match.group(1)])
+            if value in _UNSAFE_SEGMENTS:
+                raise UnsafePathParameter(match.group(1))
+            return quote(value, safe="")
+
+        return _PLACEHOLDER.sub(segment, self.path)
+
+    def render_query(self, params: Mapping[str, Any]) -> Dict[str, str]:
+        return {name: str(_render(template, params)) for name, template in self.query.items()}
 
     def render_body(self, params: Mapping[str, Any]) -> Any:
         return _render(self.body, params)
 
+    def spec(self, name: str) -> FieldSpec:
+        """The spec of logical field ``name`` (its own name as path when not configured)."""
+        return self.fields.get(name) or FieldSpec(name, FIELD_TYPES.get(self.role, {}).get(
+            name, "any"))
+
     def field_path(self, name: str) -> str:
-        return self.fields.get(name, name)
+        return self.spec(name).path
+
+    def configured(self, name: str) -> bool:
+        return name in self.fields
 
 
 class ApiProfile(NamedTuple):
-    """Every endpoint by role, the auth scheme and the words meaning healthy."""
+    """Every endpoint by role, the auth scheme, and which contract it started from."""
 
     endpoints: Mapping[str, Endpoint]
     auth: AuthScheme
-    healthy_values: Tuple[str, ...]
+    base: str = "iaso"
+    version: int = 1
 
     def endpoint(self, role: str) -> Endpoint:
         return self.endpoints[role]
 
+    @property
+    def healthy_values(self) -> Tuple[str, ...]:
+        states = self.endpoints["health"].states if "health" in self.endpoints else {}
+        return tuple(word for word, state in states.items() if state == "ok")
 
-def parse_profile(node: Node) -> ApiProfile:
+
+# --- reading the configuration -----------------------------------------------------------------
+
+
+def profile_document(data: Any, node: Node) -> Tuple[Dict[str, Any], int]:
+    """The full profile document a site's ``profile`` section stands for, and its version."""
+    from .contracts import CONTRACTS, V1_DEFAULT
+
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise node.error(f"expected a mapping, got {describe(data)}", "profile")
+    version = data.get("version", 1)
+    if version == 1:
+        if "base" in data:
+            raise node.error("base: needs version: 2 (version 1 profiles are laid over the "
+                             "iaso contract)", "profile.base")
+        return deep_merge(V1_DEFAULT, {k: v for k, v in data.items() if k != "version"}), 1
+    if version != 2:
+        raise node.error(f"expected 1 or 2, got {describe(version)}", "profile.version")
+    base = data.get("base", "iaso")
+    if base not in CONTRACTS:
+        raise node.error(f"expected one of {', '.join(CONTRACTS)}, got {describe(base)}",
+                         "profile.base")
+    return _laid_over(CONTRACTS[base], data, node), 2
+
+
+def _laid_over(base: Dict[str, Any], site: Dict[str, Any], node: Node) -> Dict[str, Any]:
+    """Version 2 merging: an endpoint's keys replace the base's one by one, its fields one by
+    one; everything else (a body, a rule, a map) is replaced whole."""
+    merged = {k: v for k, v in base.items() if k != "endpoints"}
+    for key, value in site.items():
+        if key == "endpoints":
+            continue
+        merged[key] = deep_merge(merged[key], value) if key == "auth" and isinstance(
+            value, dict) and isinstance(merged.get(key), dict) else value
+    endpoints = {role: dict(spec) for role, spec in base.get("endpoints", {}).items()}
+    site_endpoints = site.get("endpoints", {}) or {}
+    if not isinstance(site_endpoints, dict):
+        raise node.error(f"expected a mapping, got {describe(site_endpoints)}",
+                         "profile.endpoints")
+    for role, spec in site_endpoints.items():
+        if spec is None:
+            endpoints.pop(role, None)
+            continue
+        if not isinstance(spec, dict):
+            raise node.error(f"expected a mapping, got {describe(spec)}",
+                             f"profile.endpoints.{role}")
+        current = endpoints.setdefault(role, {})
+        for key, value in spec.items():
+            if key == "fields" and isinstance(value, dict) and isinstance(current.get(key), dict):
+                current[key] = {**current[key], **value}
+            else:
+                current[key] = value
+        if spec.get("method") == "GET" and "body" not in spec:
+            current.pop("body", None)
+    merged["endpoints"] = endpoints
+    return merged
+
+
+def parse_profile(node: Node, version: int = 1) -> ApiProfile:
     """Validate the (already merged) profile mapping into an ``ApiProfile``."""
+    node.raw("version", None)
+    base = node.text("base", "iaso")
     auth_node = node.node("auth")
     auth = AuthScheme(
         header=auth_node.text("header"),
@@ -129,36 +255,155 @@ def parse_profile(node: Node) -> ApiProfile:
     if not isinstance(auth.prefix, str):
         raise auth_node.error("expected a text (may be empty)", "prefix")
     auth_node.finish()
-    healthy = node.text_list("healthy_values")
+    healthy: Tuple[str, ...] = ()
+    if version == 1:
+        healthy = node.text_list("healthy_values")
     endpoints_node = node.node("endpoints")
     endpoints: Dict[str, Endpoint] = {}
     for role, _ in list(endpoints_node.items()):
-        endpoints[role] = _parse_endpoint(endpoints_node.node(role), role)
+        endpoints[role] = _parse_endpoint(endpoints_node.node(role), role, version)
     endpoints_node.finish()
+    if version == 1 and "health" in endpoints:
+        endpoints["health"] = endpoints["health"]._replace(
+            states={word: "ok" for word in healthy})
+    for role in ("life", "health", "login"):
+        if role not in endpoints:
+            raise endpoints_node.error("is required", role)
     node.finish()
-    return ApiProfile(endpoints=endpoints, auth=auth, healthy_values=healthy)
+    return ApiProfile(endpoints=endpoints, auth=auth, base=base, version=version)
 
 
-def _parse_endpoint(node: Node, role: str) -> Endpoint:
+def _parse_endpoint(node: Node, role: str, version: int) -> Endpoint:
     method = node.text("method", choices=METHODS)
     path = node.text("path")
     if not path.startswith("/"):
         raise node.error(f"expected a path starting with '/', got {path!r}", "path")
     fields_node = node.node("fields", {})
-    fields: Dict[str, str] = {}
+    types = FIELD_TYPES.get(role, {})
+    if node.raw("answer", "json") == "text":
+        types = {name: "text" for name in types}   # a text answer is read as text
+    fields: Dict[str, FieldSpec] = {}
     for name, value in fields_node.items():
-        if not isinstance(value, str) or not value:
-            raise fields_node.error("expected a dotted path such as data.status", name)
-        fields[name] = value
-    endpoint = Endpoint(role=role, method=method, path=path, auth=node.flag("auth", False),
-                        body=node.raw("body", None), fields=fields)
+        fields[name] = _parse_field(fields_node, name, value, types.get(name, "any"), version)
+    query_node = node.node("query", {})
+    query: Dict[str, str] = {}
+    for name, value in query_node.items():
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            raise query_node.error(f"expected a text template, got {describe(value)}", name)
+        query[name] = str(value)
+    body = node.raw("body", None)
+    answer = node.text("answer", "json", choices=ANSWERS)
+    if answer == "text" and any(spec.path != WHOLE for spec in fields.values()):
+        raise node.error("a text answer has no fields but the whole answer: give path '.'",
+                         "fields")
+    if answer == "none" and fields:
+        raise node.error("an answer that is not read has no fields", "fields")
+    states_words = JOB_WORDS if role == "job_status" else HEALTH_WORDS
+    states_node = node.node("states", {})
+    states: Dict[str, str] = {}
+    for word, state in states_node.items():
+        if state not in states_words:
+            raise states_node.error(f"expected one of {', '.join(states_words)}, got "
+                                    f"{describe(state)}", word)
+        states[str(word)] = state
+    endpoint = Endpoint(
+        role=role, method=method, path=path, auth=node.flag("auth", False), body=body,
+        fields=fields, query=query, answer=answer,
+        success=_parse_rule(node, "success", fields),
+        failure=_parse_rule(node, "failure", fields),
+        not_visible=_parse_rule(node, "not_visible", fields),
+        states=states, paging=_parse_paging(node))
     available = PARAMETERS.get(role, ())
     unknown = [p for p in endpoint.parameters() if p not in available]
-    if unknown:  # found here, not as a KeyError in the middle of a probe run
+    if unknown and not (version == 2 and role in TARGET_ROLES):
         raise node.error(f"uses unknown parameter(s) {', '.join(unknown)}; "
                          f"known: {', '.join(available) or 'none'}")
+    for name, template in query.items():
+        if set(_PLACEHOLDER.findall(template)) & set(SECRET_PARAMETERS):
+            raise node.error("the password may not travel in a URL (logs and proxies keep "
+                             "URLs): put it in the body", f"query.{name}")
+    if set(_PLACEHOLDER.findall(path)) & set(SECRET_PARAMETERS):
+        raise node.error("the password may not travel in a URL: put it in the body", "path")
     node.finish()
     return endpoint
+
+
+def _parse_field(parent: Node, name: str, value: Any, default_type: str,
+                 version: int) -> FieldSpec:
+    if isinstance(value, str) and value:
+        return FieldSpec(value, default_type)
+    if version == 1 or not isinstance(value, dict):
+        raise parent.error("expected a dotted path such as data.status"
+                           + ("" if version == 1 else " or a mapping with path:"), name)
+    spec = Node(value, parent.path, parent.child_key(name))
+    path = spec.text("path")
+    kind = spec.text("type", default_type, choices=TYPES)
+    source = spec.text("from", "json", choices=SOURCES)
+    if source in ("epoch", "epoch_ms", "iso8601") and kind != "time":
+        raise spec.error(f"from: {source} reads a time; give type: time", "from")
+    if kind == "time" and source in ("json", "text"):
+        raise spec.error("a time is read from: epoch, epoch_ms or iso8601", "from")
+    scale = spec.number("scale", 1.0)
+    words_node = spec.node("map", {})
+    words = {str(k): v for k, v in words_node.items()}
+    spec.finish()
+    return FieldSpec(path, kind, source, float(scale), words)
+
+
+def _parse_rule(node: Node, key: str, fields: Mapping[str, FieldSpec]) -> Optional[Rule]:
+    if not node.has(key):
+        node.raw(key, None)
+        return None
+    raw = node.raw(key)
+    if raw is None:
+        return None
+    rule_node = Node(raw, node.path, node.child_key(key))
+    field_name = rule_node.text("field", None)
+    values = rule_node.raw("in", [])
+    if not isinstance(values, list):
+        raise rule_node.error(f"expected a list of values, got {describe(values)}", "in")
+    present = rule_node.raw("present", None)
+    empty = rule_node.raw("empty", None)
+    statuses = rule_node.raw("status", [])
+    if not isinstance(statuses, list) or not all(isinstance(s, int) and 100 <= s <= 599
+                                                 for s in statuses):
+        raise rule_node.error("expected a list of HTTP statuses", "status")
+    for flag_name, flag in (("present", present), ("empty", empty)):
+        if flag is not None and not isinstance(flag, bool):
+            raise rule_node.error(f"expected true or false, got {describe(flag)}", flag_name)
+    if field_name is None and not statuses:
+        raise rule_node.error("give field: (with in:, present: or empty:) or status:")
+    if field_name is not None and not (values or present is not None or empty is not None):
+        raise rule_node.error("give in:, present: or empty: for the field")
+    rule_node.finish()
+    return Rule(field_name, tuple(values), present, empty, tuple(statuses))
+
+
+def _parse_paging(node: Node) -> Paging:
+    if not node.has("paging"):
+        return Paging()
+    paging_node = node.node("paging")
+    defaults = Paging()
+    paging = Paging(
+        style=paging_node.text("style", defaults.style, choices=PAGING_STYLES),
+        place=paging_node.text("in", defaults.place, choices=PAGING_PLACES),
+        limit=paging_node.text("limit", defaults.limit),
+        offset=paging_node.text("offset", defaults.offset),
+        page=paging_node.text("page", defaults.page),
+        size=paging_node.number("size", defaults.size, minimum=1, exclusive=False,
+                                integer=True),
+        first_page=paging_node.number("first_page", defaults.first_page, minimum=0,
+                                      exclusive=False, integer=True),
+        max_pages=paging_node.number("max_pages", defaults.max_pages, minimum=1,
+                                     exclusive=False, integer=True),
+    )
+    paging_node.finish()
+    return paging
+
+
+def extra_parameters(endpoint: Endpoint) -> List[str]:
+    """The parameters a target must carry (``params:``) for this endpoint."""
+    return [p for p in endpoint.parameters() if p not in PARAMETERS.get(endpoint.role, ())]
 
 
 def _template_names(template: Any) -> set:

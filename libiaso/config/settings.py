@@ -7,12 +7,14 @@ A ``defaults`` section is laid under every environment, so a site writes shared 
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, Mapping, NamedTuple, Optional, Tuple
+import re
+from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple
 from urllib.parse import urlsplit
 
 from ..errors import ConfigError
-from .credentials import Credentials
-from .profile import DEFAULT_PROFILE, ApiProfile, parse_profile
+from .credentials import Credentials, read_regular_file
+from .fleet_settings import FleetSettings, parse_fleet
+from .profile import ApiProfile, extra_parameters, parse_profile, profile_document
 from .schema import Node, deep_merge, describe
 
 DEFAULT_PATH = "/etc/iaso-probes/iaso.yaml"
@@ -59,6 +61,7 @@ class JobSettings(NamedTuple):
 class BackupTarget(NamedTuple):
     hostname: str
     level: str
+    params: Mapping[str, Any] = {}   # what the profile's backup call needs beyond host and level
 
 
 class RestoreTarget(NamedTuple):
@@ -66,6 +69,7 @@ class RestoreTarget(NamedTuple):
     file_name: str
     source_path: str
     destination: str
+    params: Mapping[str, Any] = {}
 
 
 class Environment(NamedTuple):
@@ -84,6 +88,7 @@ class Environment(NamedTuple):
     jobs: JobSettings
     backup_sets: Mapping[str, Tuple[BackupTarget, ...]]
     restores: Mapping[str, RestoreTarget]
+    fleet: FleetSettings = FleetSettings()
 
 
 class LogSettings(NamedTuple):
@@ -131,31 +136,121 @@ def load_config(path: str) -> Config:
     return parse_config(document, path)
 
 
+CONFIG_SIZE_LIMIT = 4 * 1024 * 1024
+EXPANDED_NODE_LIMIT = 100_000
+
+
 def read_yaml(path: str) -> Any:
+    """The YAML document at ``path``, refused if it is not a bounded, regular UTF-8 file or if
+    its aliases would expand it beyond ``EXPANDED_NODE_LIMIT`` nodes (a "billion laughs")."""
     import yaml
 
     try:
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read(4 * 1024 * 1024)
-    except FileNotFoundError:
-        raise ConfigError("configuration file does not exist", path=path) from None
-    except PermissionError:
-        raise ConfigError("configuration file is not readable by this user", path=path) from None
-    except IsADirectoryError:
-        raise ConfigError("is a directory, not a configuration file", path=path) from None
+        raw, _ = read_regular_file(path, CONFIG_SIZE_LIMIT + 1, "configuration file")
+    except ConfigError as exc:
+        raise ConfigError(exc.message.replace(f" {path}", ""), path=path) from None
+    if len(raw) > CONFIG_SIZE_LIMIT:
+        raise ConfigError(f"configuration file is larger than {CONFIG_SIZE_LIMIT} bytes",
+                          path=path)
+    try:
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise ConfigError("configuration file is not UTF-8 text", path=path) from None
-    except OSError as exc:
-        raise ConfigError(f"configuration file cannot be read: {exc.strerror}", path=path) from None
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
     try:
-        return yaml.load(text, Loader=loader)
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        expanded = _expanded_size(node, EXPANDED_NODE_LIMIT)
+        if expanded > EXPANDED_NODE_LIMIT:
+            raise ConfigError(f"the document's aliases expand it to more than "
+                              f"{EXPANDED_NODE_LIMIT} values; refused", path=path)
+        _check_shape(node, path)
+        return loader.construct_document(node)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         raise ConfigError(f"invalid YAML: {where}{exc.problem}", path=path) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"invalid YAML: {exc}", path=path) from None
+    except RecursionError:
+        raise ConfigError("invalid YAML: nested too deeply", path=path) from None
+    finally:
+        loader.dispose()
+
+
+NESTING_LIMIT = 32
+
+
+def _check_shape(root: Any, path: str) -> None:
+    """Refuse a key given twice in one mapping (YAML 1.2 requires unique keys; PyYAML would
+    silently keep the last, so a second ``base_url`` could send the login elsewhere) and a
+    document nested deeper than any configuration needs."""
+    import yaml
+
+    seen: set = set()
+    pending: List[Tuple[Any, int, str]] = [(root, 0, "")]
+    while pending:
+        node, depth, where = pending.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if depth > NESTING_LIMIT:
+            raise ConfigError(f"nested more than {NESTING_LIMIT} levels deep (at {where})",
+                              path=path)
+        if isinstance(node, yaml.MappingNode):
+            keys: set = set()
+            for key, value in node.value:
+                name = key.value if isinstance(key, yaml.ScalarNode) else None
+                if name is not None and name != "<<":
+                    if (key.tag, name) in keys:
+                        line = key.start_mark.line + 1
+                        raise ConfigError(f"key {name!r} is given twice in one mapping (line "
+                                          f"{line}); YAML keys must be unique", path=path,
+                                          key=f"{where}.{name}".lstrip(".") or None)
+                    keys.add((key.tag, name))
+                child = f"{where}.{name}" if name is not None else where
+                pending.append((value, depth + 1, child))
+        elif isinstance(node, yaml.SequenceNode):
+            pending.extend((item, depth + 1, f"{where}.{index}")
+                           for index, item in enumerate(node.value))
+
+
+def _expanded_size(root: Any, limit: int) -> int:
+    """How many nodes the document has once every alias is expanded; stops past ``limit``.
+
+    Aliases share composed nodes, so sizes are computed once per node (an alias chain that
+    doubles at each level is counted, not walked). A cycle (a recursive alias) counts as over.
+    """
+    import yaml
+
+    sizes: Dict[int, int] = {}
+    pending: List[Tuple[Any, bool]] = [(root, False)]
+    open_nodes: set = set()
+    while pending:
+        node, children_done = pending.pop()
+        key = id(node)
+        if key in sizes:
+            continue
+        if isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            children = [item for pair in node.value for item in pair]
+        else:
+            sizes[key] = 1
+            continue
+        if not children_done:
+            if key in open_nodes:
+                return limit + 1
+            open_nodes.add(key)
+            pending.append((node, True))
+            pending.extend((child, False) for child in children if id(child) not in sizes)
+            continue
+        if any(id(child) not in sizes for child in children):
+            return limit + 1   # a child still open: the document refers to itself
+        open_nodes.discard(key)
+        sizes[key] = min(limit + 1, 1 + sum(sizes[id(child)] for child in children))
+    return sizes[id(root)]
 
 
 def parse_config(data: Any, path: str) -> Config:
@@ -186,12 +281,13 @@ def parse_config(data: Any, path: str) -> Config:
 
 def _parse_environment(node: Node, name: str) -> Environment:
     base = os.path.dirname(os.path.abspath(node.path))
-    base_url = node.text("base_url").rstrip("/")
+    base_url = _url(node, "base_url", ("http", "https")).rstrip("/")
     parts = urlsplit(base_url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise node.error(f"expected an http:// or https:// URL, got {base_url!r}", "base_url")
-    if parts.username or parts.password:
+    if parts.username or parts.password or "@" in parts.netloc:
         raise node.error("must not carry credentials; use the credentials section", "base_url")
+    if parts.query or parts.fragment or "?" in base_url or "#" in base_url:
+        raise node.error("must not carry a query or a fragment (paths and queries are the "
+                         "profile's)", "base_url")
 
     credentials = None
     if node.has("credentials"):
@@ -209,9 +305,9 @@ def _parse_environment(node: Node, name: str) -> Environment:
     tls_node.finish()
 
     proxy = node.text("proxy", PROXY_FROM_ENVIRONMENT)
-    if proxy not in (PROXY_FROM_ENVIRONMENT, NO_PROXY) and urlsplit(proxy).scheme not in (
-            "http", "https", "socks5", "socks5h"):
-        raise node.error(f"expected 'environment', 'none' or a proxy URL, got {proxy!r}", "proxy")
+    if proxy not in (PROXY_FROM_ENVIRONMENT, NO_PROXY):
+        proxy = _url(node, "proxy", ("http", "https", "socks5", "socks5h"),
+                     "'environment', 'none' or a proxy URL")
 
     timeouts_node = node.node("timeouts")
     timeouts = Timeouts(connect=timeouts_node.number("connect", DEFAULT_CONNECT_TIMEOUT),
@@ -239,7 +335,8 @@ def _parse_environment(node: Node, name: str) -> Environment:
         targets = []
         for index, member in enumerate(members):
             member_node = Node(member, node.path, f"{backup_sets_node.child_key(set_name)}.{index}")
-            targets.append(BackupTarget(member_node.text("hostname"), member_node.text("level")))
+            targets.append(BackupTarget(member_node.text("hostname"), member_node.text("level"),
+                                        _params(member_node)))
             member_node.finish()
         backup_sets[set_name] = tuple(targets)
     restores_node = node.node("restores")
@@ -248,19 +345,19 @@ def _parse_environment(node: Node, name: str) -> Environment:
         restore_node = restores_node.node(restore_name)
         restores[restore_name] = RestoreTarget(
             restore_node.text("hostname"), restore_node.text("file_name"),
-            restore_node.text("source_path"), restore_node.text("destination"))
+            restore_node.text("source_path"), restore_node.text("destination"),
+            _params(restore_node))
         restore_node.finish()
 
-    profile_data = node.raw("profile", {}) or {}
-    if not isinstance(profile_data, dict):
-        raise node.error(f"expected a mapping, got {describe(profile_data)}", "profile")
-    profile = parse_profile(Node(deep_merge(DEFAULT_PROFILE, profile_data), node.path,
-                                 node.child_key("profile")))
+    document, version = profile_document(node.raw("profile", None), node)
+    profile = parse_profile(Node(document, node.path, node.child_key("profile")), version)
+    _check_target_parameters(node, profile, backup_sets, restores)
+    fleet = parse_fleet(node.node("fleet"), base, jobs.state_dir)
     node.finish()
     return Environment(name=name, base_url=base_url, credentials=credentials, tls=tls,
                        proxy=proxy, timeouts=timeouts, max_body_bytes=max_body, profile=profile,
                        health_severity=severity, config_path=node.path, jobs=jobs,
-                       backup_sets=backup_sets, restores=restores)
+                       backup_sets=backup_sets, restores=restores, fleet=fleet)
 
 
 OUTCOME_CATEGORIES = ("ok", "warning", "critical", "running", "waiting")
@@ -301,6 +398,9 @@ def _parse_credentials(node: Node, base: str) -> Credentials:
     username = node.text("username")
     password_file = _file(node, "password_file", base)
     password_env = node.text("password_env", None)
+    if password_env is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", password_env):
+        raise node.error("must name an environment variable (letters, digits and _), "
+                         "not hold the password itself", "password_env")
     if node.has("password"):
         raise node.error("passwords are not written in this file: use password_file or "
                          "password_env", "password")
@@ -308,6 +408,67 @@ def _parse_credentials(node: Node, base: str) -> Credentials:
         raise node.error("give exactly one of password_file and password_env")
     node.finish()
     return Credentials(username=username, password_file=password_file, password_env=password_env)
+
+
+def _params(node: Node) -> Dict[str, Any]:
+    """A target's extra request parameters (``params:``): texts or whole numbers, kept so
+    (a body template ``"{subclient_id}"`` sends the number as a number)."""
+    params_node = node.node("params", {})
+    params: Dict[str, Any] = {}
+    for name, value in params_node.items():
+        if isinstance(value, bool) or not isinstance(value, (str, int)) or value == "":
+            raise params_node.error(f"expected a text or a whole number, got {describe(value)}",
+                                    name)
+        params[name] = value
+    return params
+
+
+def _check_target_parameters(node: Node, profile: ApiProfile,
+                             backup_sets: Mapping[str, Tuple[BackupTarget, ...]],
+                             restores: Mapping[str, RestoreTarget]) -> None:
+    """Every configured target carries what its endpoint's templates name (found now, not as a
+    failed call in the middle of the night)."""
+    for role, targets in (("backup", [(f"backup_sets.{name}.{index}", target)
+                                      for name, members in backup_sets.items()
+                                      for index, target in enumerate(members)]),
+                          ("restore", [(f"restores.{name}", target)
+                                       for name, target in restores.items()])):
+        if role not in profile.endpoints:
+            continue
+        needed = extra_parameters(profile.endpoint(role))
+        for where, target in targets:
+            missing = [p for p in needed if p not in target.params]
+            if missing:
+                raise node.error(f"the profile's {role} call needs params: "
+                                 f"{', '.join(missing)}", f"{where}.params")
+
+
+def _url(node: Node, key: str, schemes: Tuple[str, ...], expected: str = "") -> str:
+    """An absolute URL of one of ``schemes`` with a host, written plainly: no whitespace or
+    control character anywhere (a trailing newline from a careless paste included)."""
+    value = node.text(key)
+    shown = shown_url(value)
+    if any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7f or c == "\\" for c in value):
+        raise node.error("holds a space, a control character or a backslash", key)
+    what = expected or "an " + " or ".join(f"{s}://" for s in schemes) + " URL"
+    try:
+        parts = urlsplit(value)
+        if parts.scheme in schemes and parts.hostname and (parts.port or True):
+            return value
+    except ValueError:
+        pass
+    raise node.error(f"expected {what}, got {shown!r}", key)
+
+
+def shown_url(url: str) -> str:
+    """A URL as configuration messages may quote it: any userinfo replaced by ``***@``."""
+    scheme, separator, rest = url.partition("://")
+    if not separator:
+        return "***" if "@" in url else url
+    authority, slash, path = rest.partition("/")
+    if "@" in authority:
+        authority = "***@" + authority.rsplit("@", 1)[1]
+    return f"{scheme}://{authority}{slash}{path}"
 
 
 def _file(node: Node, key: str, base: str) -> Optional[str]:

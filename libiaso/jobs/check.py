@@ -1,41 +1,85 @@
 """What check_iaso_backup and check_iaso_restore share: launch, follow, judge, report.
 
-Two ways to run. Stateful (the default): a run finds the jobs of its target in its state file;
-with none in progress and the last launch older than the relaunch interval, it launches and
-records them; otherwise it polls each unfinished job once and reports progress, stalls and
-waits, and, once they have ended, their outcome, until the next launch is due. Every run is
-short whatever a job's length. ``--wait``: launch and follow to the end within -t, for manual
-runs and short jobs.
+Two ways to run. Stateful (the default): a run finds its target's round of jobs in its store
+(the state file); with none in progress and the last launch older than the relaunch interval,
+it launches and records them; otherwise it polls each unfinished job once and reports progress,
+stalls, waits and silences, and, once they have ended, their outcome, until the next launch is
+due. A new launch does not clear a failed outcome: the failed target stays failed until its new
+job has ended. Every run is short whatever a job's length. ``--wait``: launch and follow to the
+end within -t, for manual runs and short jobs.
 """
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import re
 import time
-from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence
+from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 import nagiosplugin
 
 from ..api.client import IasoClient
-from ..errors import ServiceError
-from ..run.measurement import ApiResource, FailureContext, IasoSummary, failure_of
+from ..deadline import Terminated
+from ..errors import ApiTimeout, ProbeUsageError, ServiceError
+from ..run.measurement import FAILURE, ApiResource, FailureContext, IasoSummary, failure_of
 from ..run.probe_run import ProbeRun
 from ..states import State
 from .follower import JobFollower
-from .outcomes import OutcomeTable, Verdict, clock, judge
-from .state_file import StateFile, StateFileError, state_path
-from .track import JobTrack
+from .outcomes import Finding, OutcomeTable, Verdict, assess, carried_over, clock, named
+from .round import JobRound, RoundStore
+from .state_file import FileRounds
+from .track import FINAL_CATEGORIES, NO_ANSWER, JobTrack
 
 log = logging.getLogger("iaso.jobs")
 
+Clock = Callable[[], float]
+
 
 class JobTarget(NamedTuple):
-    """One job to launch: its label in output, its host, and how to start it."""
+    """One job to launch: its label in output, its host, how to start it, and what it is.
+
+    ``identity`` names every field that makes the job what it is (host and level; host, file,
+    path and destination): a change of any of them is a new target, launched anew.
+    """
 
     label: str
     hostname: str
     launch: Callable[[IasoClient], Any]
+    identity: str
+
+
+class TargetKey(NamedTuple):
+    """What a check's state is kept under: a readable name and every identifying field.
+
+    ``legacy`` is the name an earlier version kept the same state under, adopted once.
+    """
+
+    name: str
+    identity: Tuple[str, ...] = ()
+    legacy: Optional[str] = None
+
+
+def identity_of(*fields: str) -> str:
+    return json.dumps(list(fields), ensure_ascii=False)
+
+
+def target_text(value: str, what: str, path_like: bool = False) -> str:
+    """``value`` if it can name a job's target safely; a usage error naming ``what`` if not.
+
+    Names travel in request bodies, state files and output: no control character, nothing
+    absurdly long, and, except for the restore's paths, nothing that reads as a path ('/',
+    '\\', '.' or '..').
+    """
+    if not value or not value.strip():
+        raise ProbeUsageError(f"{what} is empty")
+    if len(value) > 255:
+        raise ProbeUsageError(f"{what} is longer than 255 characters")
+    if any(ord(c) < 32 or 0x7f <= ord(c) < 0xa0 for c in value):
+        raise ProbeUsageError(f"{what} holds a control character")
+    if not path_like and (value in (".", "..") or "/" in value or "\\" in value):
+        raise ProbeUsageError(f"{what} {value!r} reads as a path")
+    return value
 
 
 class JobReport(NamedTuple):
@@ -62,80 +106,130 @@ class JobReport(NamedTuple):
 class JobRun(ApiResource):
     """Launches, follows and measures the jobs of one target (a host, a set, a restore test)."""
 
-    def __init__(self, run: ProbeRun, kind: str, target_key: str, targets: Sequence[JobTarget],
-                 wait: bool, relaunch_after: float, per_target_perfdata: bool = True) -> None:
+    def __init__(self, run: ProbeRun, kind: str, key: TargetKey, targets: Sequence[JobTarget],
+                 wait: bool, relaunch_after: float, per_target_perfdata: bool = True,
+                 clock: Clock = time.time, store: Optional[RoundStore] = None) -> None:
         super().__init__(run)
         self.per_target_perfdata = per_target_perfdata
         self.owners: Dict[str, str] = {}
         self.kind = kind
-        self.target_key = target_key
+        self.key = key
         self.targets = list(targets)
         self.wait = wait
         self.relaunch_after = relaunch_after
+        self.clock = clock
         self.settings = run.environment.jobs
-        self.table = OutcomeTable(self.settings.outcomes)
+        profile = run.environment.profile
+        self.table = OutcomeTable(self.settings.outcomes, profile.endpoint("job_status").states
+                                  if "job_status" in profile.endpoints else None)
+        self.store = store
         self.launched_now = False
         self.steps: Dict[str, float] = {}
         self.tracks: List[JobTrack] = []
+        self.previous: Dict[str, JobTrack] = {}
+        self.failure: Optional[ServiceError] = None
 
     # --- acquisition ---------------------------------------------------------------------------
 
     def measure(self) -> Iterator[nagiosplugin.Metric]:
         if self.wait:
             self._launch()
-            self._timed("poll_time", lambda: self._follower().follow(self.tracks))
+            self._poll(lambda follower: follower.follow(self.tracks))
         else:
             self._stateful()
         yield from self._metrics()
+        if self.failure is not None:
+            yield nagiosplugin.Metric(FAILURE, self.failure, context=FAILURE)
+
+    def _round_store(self) -> RoundStore:
+        if self.store is None:
+            self.store = FileRounds(
+                self.settings.state_dir, self.run.environment.name, self.kind, self.key.name,
+                self.key.identity, self.run.deadline, self.clock, self.table.category,
+                legacy_name=self.key.legacy, hostnames=[t.hostname for t in self.targets])
+        return self.store
 
     def _stateful(self) -> None:
-        path = state_path(self.settings.state_dir, self.run.environment.name, self.kind,
-                          self.target_key)
-        with StateFile(path, self.run.deadline) as state:
-            self.tracks = _tracks_from(state.read(), path)
-            unfinished = [t for t in self.tracks if not t.finished]
-            age = time.time() - min((t.launched_at for t in self.tracks), default=0.0)
-            targets_changed = sorted(t.label for t in self.tracks) != \
-                sorted(t.label for t in self.targets)
+        store = self._round_store()
+        with store as job_round:
             try:
-                if not self.tracks or (not unfinished and (age >= self.relaunch_after
-                                                           or targets_changed)):
-                    log.info("%s: launching %d %s(s)%s", path, len(self.targets), self.kind,
-                             " (the last ones ended and are due again)" if self.tracks else "")
-                    self.tracks = []
-                    self._launch()
-                elif unfinished:
-                    log.info("%s: polling %d job(s) in progress", path, len(unfinished))
-                    self._timed("poll_time", lambda: self._follower().poll_once(self.tracks))
-                else:
-                    log.info("%s: every job has ended; the next launch is due in %.0f s", path,
-                             self.relaunch_after - age)
+                self._play(job_round, lambda: store.save(job_round))
             finally:
-                state.write({"kind": self.kind, "target": self.target_key,
-                             "tracks": [t.to_dict() for t in self.tracks]})
+                with self.run.deadline.held():
+                    job_round.settle()
+                    store.save(job_round)
 
-    def _launch(self) -> None:
+    def _play(self, job_round: JobRound, checkpoint: Callable[[], None]) -> None:
+        where = f"{self.kind} {self.key.name}"
+        self._take(job_round)
+        unfinished = [t for t in self.tracks if not t.finished]
+        age = self.clock() - min((t.launched_at for t in self.tracks), default=0.0)
+        if not self.tracks or (not unfinished and (age >= self.relaunch_after
+                                                   or self._targets_changed())):
+            log.info("%s: launching %d %s(s)%s", where, len(self.targets), self.kind,
+                     " (the last ones ended and are due again)" if self.tracks else "")
+            job_round.start_new()
+            self._take(job_round)
+            self._launch(checkpoint)
+        elif unfinished:
+            log.info("%s: polling %d job(s) in progress", where, len(unfinished))
+            self._poll(lambda follower: follower.poll_once(self.tracks))
+        else:
+            log.info("%s: every job has ended; the next launch is due in %.0f s", where,
+                     self.relaunch_after - age)
+
+    def _take(self, job_round: JobRound) -> None:
+        self.tracks = job_round.tracks
+        self.previous = {t.label: t for t in job_round.previous}
+
+    def _targets_changed(self) -> bool:
+        if any(t.target is None for t in self.tracks):   # kept by an earlier version
+            return sorted(t.label for t in self.tracks) != sorted(t.label for t in self.targets)
+        return sorted(str(t.target) for t in self.tracks) != \
+            sorted(t.identity for t in self.targets)
+
+    def _launch(self, checkpoint: Optional[Callable[[], None]] = None) -> None:
+        """Launch every target. In stateful mode the round is saved first with each launch
+        marked as not yet answered: a launch that could not be recorded is never made (a full
+        disk would otherwise launch again at every run)."""
         client = self.run.client
         self._timed("auth_time", client.login)
         started = time.monotonic()
+        pending = []
         for target in self.targets:
-            launched_at = time.time()
+            track = JobTrack(target.label, target.hostname, None, self.clock(),
+                             target=target.identity)
+            track.not_started(f"{self.kind} launch interrupted before its answer was recorded")
+            self.tracks.append(track)
+            pending.append((target, track))
+        if checkpoint is not None:
+            with self.run.deadline.held():
+                checkpoint()
+        for target, track in pending:
             try:
                 job_id = target.launch(client)
             except ServiceError as exc:
-                track = JobTrack(target.label, target.hostname, None, launched_at)
-                track.fail(f"{self.kind} not started: {exc.message}", final=True)
+                with self.run.deadline.held():
+                    track.not_started(f"{self.kind} not started: {exc.message}")
             else:
-                track = JobTrack(target.label, target.hostname, job_id, launched_at)
-            self.tracks.append(track)
+                with self.run.deadline.held():
+                    track.started(job_id)
         self.steps["launch_time"] = time.monotonic() - started
         self.launched_now = True
 
-    def _follower(self) -> JobFollower:
-        return JobFollower(self.run.client, self.table, self.run.deadline,
-                           pool_size=self.settings.pool_size,
-                           interval=self.settings.poll_interval,
-                           max_interval=self.settings.max_poll_interval)
+    def _poll(self, action: Callable[[JobFollower], Any]) -> None:
+        follower = JobFollower(self.run.client, self.table, self.run.deadline,
+                               pool_size=self.settings.pool_size,
+                               interval=self.settings.poll_interval,
+                               max_interval=self.settings.max_poll_interval,
+                               wall_clock=self.clock)
+        self._timed("poll_time", lambda: action(follower))
+        stop = follower.interrupted
+        if isinstance(stop, Terminated):
+            waiting = [t.label for t in self.tracks if t.problem_kind == NO_ANSWER]
+            about = f" for {', '.join(waiting)}" if waiting else ""
+            self.failure = ApiTimeout(f"no complete status answer{about}: {stop.message}",
+                                      elapsed=stop.elapsed)
 
     def _timed(self, step: str, action: Callable[[], Any]) -> None:
         started = time.monotonic()
@@ -154,21 +248,27 @@ class JobRun(ApiResource):
             yield nagiosplugin.Metric(step, round(seconds, 6), "s", min=0, context="step")
 
     def _metrics(self) -> Iterator[nagiosplugin.Metric]:
-        yield from self._step_metrics()
-        now = time.time()
+        """Aggregates first (output keeps the first perfdata when it must cut), then each job."""
+        now = self.clock()
         counts = {"ok": 0, "warning": 0, "critical": 0, "unknown": 0, "running": 0}
+        verdicts = [(track, self.verdict(track, now)) for track in self.tracks]
+        for track, verdict in verdicts:
+            in_progress = verdict.state is State.OK and not track.finished
+            counts["running" if in_progress else verdict.state.name.lower()] += 1
+        for outcome, count in counts.items():
+            yield nagiosplugin.Metric(f"jobs_{outcome}", count, min=0, max=len(self.tracks),
+                                      context="count")
+        yield from self._step_metrics()
         labels = PerfLabels()
         single = not self.per_target_perfdata
-        for track in self.tracks:
-            verdict = self._verdict(track, now)
-            category = self.table.category(track.status)
-            in_progress = verdict.state is State.OK and not track.finished
-            counts["running" if in_progress else
-                   verdict.state.name.lower()] += 1
+        for track, verdict in verdicts:
             yield nagiosplugin.Metric(f"job {track.label}", JobReport(track, verdict),
                                       context="job")
             if track.job_id is None:
                 continue
+            if single and track.ended_at is not None and track.category in FINAL_CATEGORIES:
+                yield nagiosplugin.Metric("total", round(track.ended_at - track.launched_at),
+                                          "s", min=0, context="step")
             duration = labels.take("duration" if single else "dur", track.label)
             self.owners[duration] = track.label
             yield nagiosplugin.Metric(duration, round(track.duration(now)), "s", min=0,
@@ -177,22 +277,30 @@ class JobRun(ApiResource):
                 yield nagiosplugin.Metric(labels.take("percent" if single else "pct",
                                                       track.label),
                                           track.percent, "%", 0, 100, context="percent")
-            if single and track.ended_at is not None and category in ("ok", "warning", "critical"):
-                yield nagiosplugin.Metric("total", round(track.ended_at - track.launched_at),
-                                          "s", min=0, context="step")
-        for outcome, count in counts.items():
-            yield nagiosplugin.Metric(f"jobs_{outcome}", count, min=0, max=len(self.tracks),
-                                      context="count")
 
-    def _verdict(self, track: JobTrack, now: float) -> Verdict:
-        verdict = judge(track, self.table, self.settings, now)
-        if self.wait and not track.finished and verdict.state is State.OK:
+    def verdict(self, track: JobTrack, now: float) -> Verdict:
+        """The job's state: its own, under --wait's deadline rules, with any failed predecessor."""
+        finding = assess(track, self.table, self.settings, now)
+        if self.wait and not track.finished:
+            finding = self._at_deadline(track, finding)
+        previous = self.previous.get(track.label)
+        if previous is not None and not track.finished:
+            before = assess(previous, self.table, self.settings, now)
+            if before.state in (State.WARNING, State.CRITICAL):
+                return carried_over(before, track, finding, self.kind)
+        return named(track, finding)
+
+    def _at_deadline(self, track: JobTrack, finding: Finding) -> Finding:
+        """--wait ended before the job: unanswered is CRITICAL, still running is UNKNOWN."""
+        timeout = self.run.options.timeout
+        if track.problem_kind == NO_ANSWER:
+            return Finding(State.CRITICAL, f"no complete status answer within -t {timeout:g}: "
+                                           f"{track.error}", "no status answer")
+        if finding.state is State.OK:
             status = track.status or "starting"
-            return Verdict(State.UNKNOWN,
-                           f"{track.label} (job {track.job_id}): still {status} at the probe's "
-                           f"deadline (-t {self.run.options.timeout:g}); not cancelled",
-                           f"{track.label} (still {status})")
-        return verdict
+            return Finding(State.UNKNOWN, f"still {status} at the probe's deadline "
+                                          f"(-t {timeout:g}); not cancelled", f"still {status}")
+        return finding
 
 
 class PerfLabels:
@@ -214,21 +322,11 @@ class PerfLabels:
         return name
 
 
-def _tracks_from(data: Optional[dict], path: str) -> List[JobTrack]:
-    if data is None:
-        return []
-    try:
-        return [JobTrack.from_dict(item) for item in data.get("tracks", [])]
-    except (ValueError, TypeError):
-        raise StateFileError(f"state file {path} is corrupt (bad job record); check the job by "
-                             "hand, then delete the file to start afresh") from None
-
-
 # --- evaluation --------------------------------------------------------------------------------
 
 
 class JobContext(nagiosplugin.Context):
-    """A job's state is its verdict (libiaso.outcomes)."""
+    """A job's state is its verdict (libiaso.jobs.outcomes)."""
 
     def __init__(self) -> None:
         super().__init__("job")
@@ -242,15 +340,16 @@ class JobContext(nagiosplugin.Context):
         return None
 
 
-def job_check(run: ProbeRun, kind: str, target_key: str, targets: Sequence[JobTarget],
-              wait: bool, relaunch_after: Optional[float],
-              per_target_perfdata: bool = True) -> nagiosplugin.Check:
-    """The whole check of a backup or restore probe."""
+def job_check(run: ProbeRun, kind: str, key: TargetKey, targets: Sequence[JobTarget],
+              wait: bool, relaunch_after: Optional[float], per_target_perfdata: bool = True,
+              clock: Clock = time.time) -> nagiosplugin.Check:
+    """The whole check of a backup or restore probe; ``clock`` is the wall clock it reads."""
     settings = run.environment.jobs
     if relaunch_after is None:
         relaunch_after = {"backup": settings.backup_interval,
                           "restore": settings.restore_interval}[kind]
-    resource = JobRun(run, kind, target_key, targets, wait, relaunch_after, per_target_perfdata)
+    resource = JobRun(run, kind, key, targets, wait, relaunch_after, per_target_perfdata,
+                      clock)
     return nagiosplugin.Check(resource, *_contexts(run, resource),
                               JobSummary(run.environment.name, kind, resource))
 
@@ -276,7 +375,11 @@ def _contexts(run: ProbeRun, resource: JobRun) -> List[nagiosplugin.Context]:
 
 
 class JobSummary(IasoSummary):
-    """``prod: 1 of 3 backups failed: vm-b (Failed)`` and one long line per job."""
+    """``prod: 1 of 3 backups failed: vm-b (Failed)`` and one long line per job.
+
+    "failed" is said of jobs that ended so (or never started); a job still in progress that is
+    CRITICAL (stalled, silent, unreadable, or its predecessor failed) is "critical".
+    """
 
     WORDS = {State.WARNING: "need attention", State.CRITICAL: "failed",
              State.UNKNOWN: "in an unknown state"}
@@ -296,20 +399,23 @@ class JobSummary(IasoSummary):
     def ok_text(self, results: nagiosplugin.Results) -> str:
         jobs = [r.metric.value.track for r in self._jobs(results)]
         total = len(jobs)
+        now = self.resource.clock()
         if self.resource.launched_now and not self.resource.wait:
             ids = ", ".join(f"{t.label} (job {t.job_id})" for t in jobs)
             return f"launched {total} {self._plural(total)}: {ids}"
         running = [t for t in jobs if not t.finished]
         if not running:
             last = max((t.ended_at or 0 for t in jobs), default=0)
-            ago = f", the last {clock(time.time() - last)} ago" if last else ""
+            ago = f", the last {clock(now - last)} ago" if last else ""
             return f"{total} of {total} {self._plural(total)} completed{ago}"
-        progress = ", ".join(self._progress(t) for t in running)
+        progress = ", ".join(self._progress(t, now) for t in running)
         done = total - len(running)
         prefix = f"{done} of {total} {self._plural(total)} completed, " if done else ""
         return f"{prefix}{len(running)} in progress: {progress}"
 
-    def _progress(self, track: JobTrack) -> str:
+    def _progress(self, track: JobTrack, now: float) -> str:
+        if track.problem_kind == NO_ANSWER:
+            return f"{track.label} no status answer for {clock(now - track.silent_since)}"
         if track.percent is None or self.resource.table.category(track.status) != "running":
             return f"{track.label} {track.status or 'launched'}"
         return f"{track.label} {track.percent:g} %"
@@ -324,6 +430,8 @@ class JobSummary(IasoSummary):
             return super().problem(results)
         names = ", ".join(r.metric.value.verdict.short for r in bad)
         word = self.WORDS.get(worst, worst.name.lower())
+        if worst is State.CRITICAL and not all(r.metric.value.track.finished for r in bad):
+            word = "critical"   # not (yet) a failed job: stalled, silent, unreadable...
         return f"{self.environment}: {len(bad)} of {len(jobs)} {self._plural(len(jobs))} " \
                f"{word}: {names}"
 

@@ -3,9 +3,14 @@
 One snapshot per call is all the API gives, so jobs are polled. The follower keeps every job on
 a schedule and sends at most ``pool_size`` status requests at a time over as many pooled
 connections (never a thread per job); a job is polled every ``interval`` seconds from its
-launch, with exponential back-off after a failed poll, until it ends or the deadline comes. A
-job ID that was just returned may be unknown to the API for a moment: a 404 on its first polls
-is retried shortly. Following never cancels or kills a job.
+launch, with exponential back-off after a request that got no answer or a passing error (429,
+5xx), until it ends or the deadline comes. A job ID that was just returned may be unknown to the
+API for a moment: a 404 on its first polls is retried. Following never cancels or kills a job.
+
+Every request sent leaves a mark on its job: the answer, or why there is none. A request still
+in flight when the probe must stop (its deadline, SIGTERM) is recorded as unanswered, and so,
+in a stateful run, is a job the run had no time to ask about: a job never goes unpolled
+silently. Each answer is applied to its job whole, signals held.
 """
 from __future__ import annotations
 
@@ -19,7 +24,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 from ..api.answers import JobStatus
 from ..api.client import IasoClient
 from ..deadline import Deadline
-from ..errors import ApiStatusError, ServiceError, TransportError
+from ..errors import ApiStatusError, ProbeInterrupted, ServiceError, TransportError
 from .calls import read_status
 from .outcomes import OutcomeTable
 from .track import JobTrack
@@ -45,8 +50,8 @@ class JobFollower:
         self.wall_clock = wall_clock
         self.requests = 0
         self.peak_in_flight = 0
+        self.interrupted: Optional[ProbeInterrupted] = None
         self._intervals: Dict[int, float] = {}
-        self._not_found: Dict[int, int] = {}
 
     def poll_once(self, tracks: Sequence[JobTrack]) -> None:
         """One status request for every job not yet finished (a stateful probe run)."""
@@ -69,11 +74,12 @@ class JobFollower:
         order = itertools.count()
         queue = [(due, next(order), track) for due, track in schedule]
         heapq.heapify(queue)
-        stop_at = time.monotonic() + self.deadline.remaining() - self._margin()
         in_flight: Dict[Future, JobTrack] = {}
+        why = f"no complete answer before the probe's deadline (-t {self.deadline.timeout:g})"
         executor = ThreadPoolExecutor(max_workers=self.pool_size,
                                       thread_name_prefix="iaso-poll")
         try:
+            stop_at = time.monotonic() + self.deadline.remaining() - self._margin()
             while queue or in_flight:
                 now = time.monotonic()
                 while queue and queue[0][0] <= now and len(in_flight) < self.pool_size \
@@ -89,18 +95,37 @@ class JobFollower:
                 done, _ = wait(list(in_flight), timeout=max(0.0, wake - now),
                                return_when=FIRST_COMPLETED)
                 for future in done:
-                    track = in_flight.pop(future)
-                    delay = self._apply(track, future.result())
+                    track, delay = self._settle(future, in_flight)
                     if repeat and delay is not None:
                         heapq.heappush(queue, (time.monotonic() + delay, next(order), track))
                 if time.monotonic() >= stop_at:
-                    break  # answers still in flight are dropped: tracks change only here
+                    break
+        except ProbeInterrupted as exc:   # the deadline's alarm or SIGTERM, while waiting
+            self.interrupted = exc
+            why = f"no complete answer: {exc.message}"
         finally:
+            with self.deadline.held():
+                for future in list(in_flight):
+                    if future.done():
+                        self._settle(future, in_flight)
+                    else:
+                        in_flight.pop(future).unanswered(why)
+                if not repeat:
+                    for _, _, track in queue:
+                        track.unanswered("not asked this run: no time left before the "
+                                         f"probe's deadline (-t {self.deadline.timeout:g})")
             executor.shutdown(wait=False, cancel_futures=True)
 
     def _margin(self) -> float:
         """Time kept before the deadline to stop scheduling and report."""
         return min(0.5, 0.1 * self.deadline.remaining())
+
+    def _settle(self, future: Future, in_flight: Dict[Future, JobTrack]
+                ) -> Tuple[JobTrack, Optional[float]]:
+        """Apply one finished request to its job, signals held; the delay before the next."""
+        track = in_flight.pop(future)
+        with self.deadline.held():
+            return track, self._apply(track, future.result())
 
     def _fetch(self, track: JobTrack) -> Union[JobStatus, ServiceError]:
         """In a pool thread: one status request; the answer or the API's failure."""
@@ -110,22 +135,24 @@ class JobFollower:
             return exc
 
     def _apply(self, track: JobTrack, result: Union[JobStatus, ServiceError]) -> Optional[float]:
-        """In the main thread: record a poll; the delay before the next, None once finished."""
+        """In the main thread: record a poll; the delay before the next, None to stop."""
         key = id(track)
         interval = self._intervals.get(key, self.interval)
-        if isinstance(result, ApiStatusError):
-            if result.status == 404 and self._not_found.get(key, 0) + track.polls < NOT_FOUND_POLLS:
-                self._not_found[key] = self._not_found.get(key, 0) + 1
-                log.info("job %s of %s not visible yet (404)", track.job_id, track.hostname)
-                return min(interval, 0.5 * 2 ** self._not_found[key])
-            track.fail(result.message, final=result.status not in TRANSIENT_STATUSES)
-            return None if track.finished else self._back_off(key, interval)
+        if isinstance(result, ApiStatusError) and result.status == 404 \
+                and track.last_seen_at is None and track.unseen_polls + 1 < NOT_FOUND_POLLS:
+            track.unseen_polls += 1
+            track.unanswered(f"job {track.job_id} not visible yet (HTTP 404, "
+                             f"{track.unseen_polls} of {NOT_FOUND_POLLS} tries)")
+            log.info("job %s of %s not visible yet (404)", track.job_id, track.hostname)
+            return min(interval, 0.5 * 2 ** track.unseen_polls)
         if isinstance(result, TransportError):
-            track.fail(result.message, final=False)
+            track.unanswered(result.message)
             return self._back_off(key, interval)
         if isinstance(result, ServiceError):
-            track.fail(result.message, final=True)
-            return None
+            track.unreadable(result.message)
+            if isinstance(result, ApiStatusError) and result.status in TRANSIENT_STATUSES:
+                return self._back_off(key, interval)
+            return None   # asking again within this run would only repeat the same answer
         snapshot = result
         track.observe(snapshot, self.wall_clock(), self.table.category(snapshot.status))
         self._intervals[key] = self.interval
@@ -137,3 +164,4 @@ class JobFollower:
         self._intervals[key] = min(self.max_interval, interval * 2)
         log.info("status poll failed; next try in %.1f s", self._intervals[key])
         return self._intervals[key]
+

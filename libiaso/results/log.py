@@ -1,22 +1,27 @@
 """The results log: one JSON line per probe run, for Elasticsearch and for iaso-report.
 
-Field names follow the Elastic Common Schema where one exists (``@timestamp``, ``event.*``,
-``service.*``, ``host.*``, ``error.*``) and live under ``iaso.*`` otherwise; docs/results-log.md
-describes every field. Many probes append to the same file at the same moment, so each record
-is written with one ``write`` on a descriptor opened with O_APPEND: lines never interleave, and
-since the file is opened afresh by every run, logrotate's ``create`` needs nothing restarted.
+Field names follow the Elastic Common Schema, version ``ECS_VERSION``, where one exists
+(``@timestamp``, ``ecs.*``, ``event.*``, ``service.*``, ``host.*``, ``error.*``) and live under
+``iaso.*`` otherwise; docs/results-log.md describes every field, and tests/test_ecs.py checks
+names, types and values against that version's published field list. Many probes append to the
+same file at the same moment, so each record is written with one ``write`` on a descriptor opened
+with O_APPEND: lines never interleave, and since the file is opened afresh by every run,
+logrotate's ``create`` needs nothing restarted.
 Writing the log never changes a probe's state: a failure only adds a line to long output.
 """
 from __future__ import annotations
 
+import math
 import os
 import socket
 import time
 from typing import Any, Dict, List, Optional
 
 from .. import __version__
+from ..local_files import LocalFileError, open_regular
 from ..states import State
 
+ECS_VERSION = "9.4.0"
 OUTCOMES = ("success", "failure", "failure", "unknown")
 RESPONSE_TIME_METRICS = ("time", "time_avg", "login_time")
 RECORD_LIMIT = 60000
@@ -33,7 +38,12 @@ def build_record(*, probe: str, environment: Optional[str], started: float, dura
                  code: int, summary: str, metrics: List[Dict[str, Any]],
                  jobs: List[Dict[str, Any]], components: List[Dict[str, Any]],
                  error: Optional[BaseException]) -> Dict[str, Any]:
-    """One run as a JSON-ready record (no secret: built from what the probe printed)."""
+    """One run as a JSON-ready record (no secret: built from what the probe printed).
+
+    ``event.kind`` is ``state``: each run reports, at its own interval, which of a fixed set of
+    states (OK, WARNING, CRITICAL, UNKNOWN) IASO is in, as ECS describes that kind. A number
+    that is not finite becomes null: Elasticsearch, and JSON itself, have no place for it.
+    """
     iaso: Dict[str, Any] = {
         "probe": probe,
         "version": __version__,
@@ -52,18 +62,32 @@ def build_record(*, probe: str, environment: Optional[str], started: float, dura
     if components:
         iaso["components"] = components
         iaso["unhealthy_components"] = [c["name"] for c in components if not c["healthy"]]
+    service = {"name": "IASO", "type": "iaso"}
+    if environment:
+        service["environment"] = environment
     record: Dict[str, Any] = {
         "@timestamp": utc_timestamp(started),
-        "event": {"kind": "event", "dataset": "iaso.probe", "module": "iaso",
+        "ecs": {"version": ECS_VERSION},
+        "event": {"kind": "state", "dataset": "iaso.probe", "module": "iaso",
                   "duration": int(duration * 1e9), "outcome": OUTCOMES[code]},
-        "service": {"name": "IASO", "type": "iaso", "environment": environment},
+        "service": service,
         "host": {"hostname": socket.gethostname()},
-        "iaso": iaso,
+        "iaso": _finite(iaso),
     }
     if error is not None:
         record["error"] = {"type": type(error).__name__,
-                           "message": str(getattr(error, "message", error))}
+                           "message": str(getattr(error, "message", error)) or summary}
     return record
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_finite(item) for item in value]
+    return value
 
 
 def append_record(path: str, line: str) -> Optional[str]:
@@ -72,7 +96,9 @@ def append_record(path: str, line: str) -> Optional[str]:
     if len(data) > RECORD_LIMIT:
         return f"results log record of {len(data)} bytes not written (limit {RECORD_LIMIT})"
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        fd = open_regular(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644, devices=True)
+    except LocalFileError as exc:
+        return f"results log {path} {exc.strerror}: record not written"
     except OSError as exc:
         return f"results log {path} cannot be opened: {exc.strerror}"
     try:

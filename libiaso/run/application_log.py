@@ -7,9 +7,13 @@ long output, and logging's own traceback on stderr is suppressed.
 from __future__ import annotations
 
 import logging
-from typing import List, Optional
+import os
+import sys
+from typing import Any, List, Optional
 
 from ..config.settings import LogSettings
+from ..errors import ProbeInterrupted
+from ..local_files import open_regular
 from ..redaction import Redactor
 
 
@@ -30,7 +34,17 @@ class _QuietFileHandler(logging.FileHandler):
         self.notes = notes
         self.failed = False
 
+    def _open(self) -> Any:
+        """Opened as every file of the probe is: without blocking on a FIFO, and only if it is
+        a regular file (or a device such as /dev/null)."""
+        fd = open_regular(self.baseFilename, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644,
+                          devices=True)
+        return os.fdopen(fd, "a", encoding="utf-8")
+
     def handleError(self, record: logging.LogRecord) -> None:
+        interrupted = sys.exc_info()[1]
+        if isinstance(interrupted, ProbeInterrupted):
+            raise interrupted   # the deadline or SIGTERM landed in a write: it is not a disk
         if not self.failed:
             self.failed = True
             self.notes.append(f"application log {self.baseFilename} cannot be written "

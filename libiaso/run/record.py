@@ -57,8 +57,8 @@ class RunRecord:
                               summary=self.summary, metrics=sections["metrics"],
                               jobs=sections["jobs"], components=sections["components"],
                               error=error)
-        problem = append_record(path, redactor(json.dumps(record, separators=(",", ":"),
-                                                          default=str)))
+        masked = redactor.value(json.loads(json.dumps(record, default=str)))
+        problem = append_record(path, redactor(json.dumps(masked, separators=(",", ":"))))
         return self.notes + ([problem] if problem else [])
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import os
+import re
+import signal
 import sys
 import time
 import traceback
@@ -19,8 +21,8 @@ import nagiosplugin
 
 from .. import __version__
 from ..config.settings import default_path, load_config
-from ..deadline import Deadline, process_age
-from ..errors import IasoError
+from ..deadline import EARLY_STOPS, STOP_SIGNALS, Deadline, process_age
+from ..errors import IasoError, ProbeInterrupted
 from ..redaction import Redactor
 from ..states import state_for
 from .application_log import ApplicationLog
@@ -34,6 +36,13 @@ UNKNOWN = 3
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
 
+_NUMERAL = r"-?[0-9]+(?:\.[0-9]+)?"
+# The range syntax of the Monitoring Plugins guidelines, exactly: nagiosplugin alone would also
+# take '', '@', ':', '+5', '.5', '1_0' or non-ASCII digits (Python's number syntax), and an empty
+# -w from an empty macro would silently never warn.
+_RANGE = re.compile(rf"@?(?:{_NUMERAL}|(?:{_NUMERAL}|~):(?:{_NUMERAL})?)")
+
+
 class NagiosRange(click.ParamType):
     """A threshold in Nagios range syntax (10, 10:, ~:10, 10:20, @10:20)."""
 
@@ -43,6 +52,9 @@ class NagiosRange(click.ParamType):
                 ctx: Optional[click.Context]) -> nagiosplugin.Range:
         if isinstance(value, nagiosplugin.Range):
             return value
+        if not _RANGE.fullmatch(str(value)):
+            self.fail(f"{str(value)!r} is not a Nagios range (such as 10, 10:, ~:10, 10:20 or "
+                      "@10:20; numbers in plain decimal)", param, ctx)
         try:
             return nagiosplugin.Range(str(value))
         except ValueError as exc:
@@ -70,6 +82,8 @@ class _Capture(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
             self.lines.append(self.format(record))
+        except ProbeInterrupted:
+            raise   # the deadline or SIGTERM, landing in a log line: not the log line's fault
         except Exception:  # noqa: BLE001 - a log line must never break a probe
             self.lines.append(f"{record.levelname} (unprintable log record)")
 
@@ -94,12 +108,26 @@ class Probe:
         of the run is closed by then, and skipping the interpreter's teardown of a few hundred
         modules saves about as much time as the whole check takes (bench/probe_cost.py).
         """
-        outcome = self.run(sys.argv[1:], stdout=sys.stdout, count_start_up=True)
+        stdout_missing = reopen_closed_descriptors()
+        stops = StopSignals()
         try:
-            sys.stdout.flush()
-            sys.stderr.flush()
-        finally:
-            os._exit(outcome.code)
+            if stops.received:
+                outcome = self.stopped_early(stops.received)
+            else:
+                outcome = self.run(sys.argv[1:], count_start_up=True)
+        except BaseException as exc:  # noqa: BLE001 - whatever escapes, the core gets one line
+            outcome = Outcome(UNKNOWN, render(self.title, UNKNOWN,
+                                              f"internal error: {type(exc).__name__}"))
+        for number in (*STOP_SIGNALS, signal.SIGALRM):   # the outcome is final: write it whole
+            signal.signal(number, signal.SIG_IGN)
+        written = write_out(outcome.output) and not stdout_missing
+        os._exit(outcome.code if written else UNKNOWN)
+
+    def stopped_early(self, signum: int) -> Outcome:
+        """A stop signal came before the probe could arm its own handling."""
+        name = signal.Signals(signum).name
+        return Outcome(UNKNOWN, render(self.title, UNKNOWN,
+                                       f"stopped by {name} while starting, before any check"))
 
     def run(self, argv: Sequence[str], stdout: Optional[IO[str]] = None,
             count_start_up: bool = False) -> Outcome:
@@ -167,7 +195,7 @@ class Probe:
             check = record.check
             record.code = int(check.state)
             record.summary = check.summary_str
-            record.perfdata = list(check.perfdata)
+            record.perfdata = perfdata_in_order(check)
             record.long_lines = _lines(check.verbose_str)
         outcome = self._finish(record.code, record.summary, record.perfdata,
                                record.long_lines + record.keep(deadline.elapsed(), redactor),
@@ -232,6 +260,91 @@ class Probe:
         return click.command(self.program, help=self.help_text,
                              context_settings={"max_content_width": 100,
                                                "help_option_names": ["-h", "--help"]})(callback)
+
+
+class StopSignals:
+    """Until the deadline arms its own handlers (and again once it has disarmed them), a stop
+    signal is only noted: the probe then reports it, or finishes writing an outcome already
+    decided, instead of dying with no output."""
+
+    def __init__(self) -> None:
+        self.received = EARLY_STOPS[0] if EARLY_STOPS else 0
+        for number in STOP_SIGNALS:
+            signal.signal(number, self._note)
+
+    def _note(self, signum: int, frame: Any) -> None:
+        self.received = self.received or signum
+
+
+def reopen_closed_descriptors() -> bool:
+    """Give /dev/null to any of descriptors 0, 1, 2 the process started without, so that no
+    file or socket the run opens takes their number (the output would go into it); True when
+    stdout was among them (the output has nowhere to go)."""
+    missing = []
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            missing.append(fd)
+    for fd in missing:
+        opened = os.open(os.devnull, os.O_RDWR)
+        if opened != fd:
+            os.dup2(opened, fd)
+            os.close(opened)
+    return 1 in missing
+
+
+def write_out(output: str) -> bool:
+    """Write the output to file descriptor 1 as UTF-8, whatever the locale says.
+
+    A reader gone (EPIPE), a full disk or a closed descriptor is not worth a traceback on
+    stderr: the output is lost either way, and the probe leaves UNKNOWN.
+    """
+    data = output.encode("utf-8", "replace")
+    try:
+        if sys.stdout is not None:
+            sys.stdout.flush()
+        while data:
+            written = os.write(1, data)
+            data = data[written:]
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def perfdata_in_order(check: nagiosplugin.Check) -> List[str]:
+    """Perfdata in the order the probe measured it (nagiosplugin sorts it by name): the output
+    budget keeps the first values, so probes measure their aggregates first."""
+    found = []
+    for result in check.results.results:   # insertion order; iterating sorts by state
+        metric = result.metric
+        if metric is not None and metric.contextobj is not None:
+            performance = metric.performance()
+            if performance:
+                found.append(plain_numbers(str(performance)))
+    return found
+
+
+_NUMBER = re.compile(r"^([-+]?(?:\d+\.?\d*|\.\d+)[eE][-+]?\d+)(.*)$")
+
+
+def plain_numbers(item: str) -> str:
+    """A perfdata item with every number in plain decimal notation, as the plugin guidelines
+    require (nagiosplugin writes floats with ``%s``: 5.9e-05)."""
+    if item.startswith("'"):
+        end = item.find("'=", 1)
+        label, rest = (item[: end + 1], item[end + 2:]) if end > 0 else (item, "")
+    else:
+        label, _, rest = item.partition("=")
+    if not rest:
+        return item
+    parts = rest.split(";")
+    for index, part in enumerate(parts):
+        match = _NUMBER.match(part)
+        if match:
+            text = f"{float(match.group(1)):.12f}".rstrip("0").rstrip(".")
+            parts[index] = (text if text not in ("", "-0") else "0") + match.group(2)
+    return f"{label}={';'.join(parts)}"
 
 
 def _lines(text: Any) -> List[str]:

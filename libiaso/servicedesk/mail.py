@@ -1,105 +1,114 @@
-"""``iaso-servicedesk-notify``: turn a Nagios notification into a ticket mail.
+"""A notification as a mail to a desk's mail gateway, handed to sendmail.
 
-The service desk's mail gateway opens a ticket from a PROBLEM mail and threads later mails onto
-it by the ticket key in the subject and in an ``X-IASO-Ticket`` header. The key is the core's
-problem ID, an opaque string: ``$SERVICEPROBLEMID$`` for a problem and its acknowledgements,
-``$LASTSERVICEPROBLEMID$`` on RECOVERY (when the current one is already reset to 0), so the
-recovery closes the ticket its problem opened.
+The subject is for people; the ``X-IASO-*`` headers are for the gateway: the ticket key, the
+object, the notification's own ID (so that the desk records it once) and the action the desk
+must take (open, record, resolve). A plain mail gateway only threads by its own ticket numbers,
+so the desk side must read these headers; docs/service-desk.md says what it must do, and
+etc/request-tracker ships it for Request Tracker.
+
+Nothing a check printed can reach a header line: every header value is one line, and the
+library encodes non-ASCII text (RFC 2047) instead of passing raw bytes.
 """
 from __future__ import annotations
 
+import os
 import re
+import signal
 import subprocess
-import sys
 from email import policy
 from email.message import EmailMessage
-from typing import Optional
+from email.utils import formatdate, make_msgid
+from typing import List
 
-import click
+from ..errors import DeskRejected, DeskUnreachable
+from .notification import Notification
+from .settings import MailDesk
 
-RECOVERY = "RECOVERY"
-
-
-def ticket_key(notification_type: str, problem_id: str, last_problem_id: str) -> str:
-    """The problem's opaque ID: on RECOVERY the current one is already reset to 0."""
-    if notification_type.upper() == RECOVERY and last_problem_id not in ("", "0"):
-        return last_problem_id
-    return problem_id or last_problem_id or "0"
+HEADER_LIMIT = 900
 
 
 def one_line(text: str) -> str:
-    """Header-safe: no CR or LF may reach a header (no header injection through outputs)."""
-    return re.sub(r"[\r\n]+", " ", text).strip()
+    """Header-safe: no CR, LF or other control character, bounded."""
+    return re.sub(r"[\x00-\x1f\x7f]+", " ", text).strip()[:HEADER_LIMIT]
 
 
-def build_mail(*, to: str, notification_type: str, environment: str, host: str,
-               service: Optional[str], state: str, attempt: str, problem_id: str,
-               last_problem_id: str, time: str, output: str, details: str, runbook: str,
-               author: str, comment: str) -> EmailMessage:
-    key = ticket_key(notification_type, problem_id, last_problem_id)
-    what = f"{host}/{service}" if service else host
-    message = EmailMessage(policy=policy.SMTP.clone(max_line_length=998))  # unfolded headers
-    message["To"] = one_line(to)
-    message["Subject"] = one_line(f"[IASO {environment}] {notification_type} {what} is {state} "
-                                  f"[ticket {key}]")
-    message["X-IASO-Ticket"] = one_line(key)
-    message["X-IASO-Notification"] = one_line(notification_type)
-    lines = [f"Ticket: {key}", f"Notification: {notification_type}",
-             f"Environment: {environment}", f"Host: {host}"]
-    if service:
-        lines.append(f"Service: {service}")
-    lines += [f"State: {state}", f"Attempt: {attempt}", f"Time: {time}",
-              f"Summary: {output}"]
-    if runbook:
-        lines.append(f"Runbook: {runbook}")
-    if author or comment:
-        lines.append(f"Comment: {author}: {comment}".rstrip(": "))
-    body = "\n".join(one_line(line) for line in lines)
-    if details:
-        body += "\n\n" + details.replace("\\n", "\n").strip()
-    message.set_content(body + "\n", cte="8bit")  # readable as is by a gateway's parser
+def subject_of(notification: Notification) -> str:
+    n = notification
+    where = f"[IASO {n.environment}] " if n.environment else "[IASO] "
+    return one_line(f"{where}{n.kind} {n.object_name} is {n.state} [ticket {n.key or '-'}]")
+
+
+def body_of(notification: Notification) -> str:
+    """The readable text of a notification, the same for a mail and a REST comment."""
+    n = notification
+    lines: List[str] = [f"Ticket: {n.key or '-'}", f"Notification: {n.kind}"]
+    if n.environment:
+        lines.append(f"Environment: {n.environment}")
+    lines.append(f"Host: {n.host}")
+    if n.service:
+        lines.append(f"Service: {n.service}")
+    lines += [f"State: {n.state}"]
+    if n.attempt:
+        lines.append(f"Attempt: {n.attempt}")
+    if n.time:
+        lines.append(f"Time: {n.time}")
+    lines.append(f"Summary: {n.output}")
+    if n.runbook:
+        lines.append(f"Runbook: {n.runbook}")
+    if n.author or n.comment:
+        lines.append(f"Comment: {n.author}: {n.comment}".rstrip(": "))
+    body = "\n".join(_single(line) for line in lines)
+    if n.details:
+        body += "\n\n" + n.details.strip("\n")
+    return body + "\n"
+
+
+def _single(line: str) -> str:
+    """A body line keeps its text; a line break inside it becomes a visible ' / '."""
+    return re.sub(r"\r\n|\r|\n", " / ", line)
+
+
+def build_mail(notification: Notification, desk: MailDesk) -> EmailMessage:
+    n = notification
+    message = EmailMessage(policy=policy.default.clone(max_line_length=998))  # sendmail: \n
+    message["To"] = one_line(notification.to or desk.to)
+    if desk.sender:
+        message["From"] = one_line(desk.sender)
+    message["Subject"] = subject_of(n)
+    message["Date"] = formatdate(localtime=True)
+    message["Message-ID"] = make_msgid("iaso")
+    message["Auto-Submitted"] = "auto-generated"
+    for name, value in (("X-IASO-Ticket", n.key), ("X-IASO-Origin", n.origin),
+                        ("X-IASO-Host", n.host), ("X-IASO-Service", n.service),
+                        ("X-IASO-Notification", n.kind),
+                        ("X-IASO-Notification-Id", n.notification_id),
+                        ("X-IASO-Action", n.action.value)):
+        if value:
+            message[name] = one_line(value)
+    message.set_content(body_of(n), cte="8bit")
     return message
 
 
-@click.command("iaso-servicedesk-notify",
-               context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--sendmail", required=True, help="sendmail-compatible program ($USER12$).")
-@click.option("--to", required=True, help="The service desk's address ($CONTACTEMAIL$).")
-@click.option("--type", "notification_type", required=True, help="$NOTIFICATIONTYPE$")
-@click.option("--environment", default="", help="$_HOSTIASO_ENV$")
-@click.option("--host", required=True, help="$HOSTNAME$")
-@click.option("--service", default=None, help="$SERVICEDESC$ (absent for a host)")
-@click.option("--state", required=True, help="$SERVICESTATE$ or $HOSTSTATE$")
-@click.option("--attempt", default="", help="$SERVICEATTEMPT$/$MAXSERVICEATTEMPTS$")
-@click.option("--problem-id", default="", help="$SERVICEPROBLEMID$")
-@click.option("--last-problem-id", default="", help="$LASTSERVICEPROBLEMID$")
-@click.option("--time", "when", default="", help="$LONGDATETIME$")
-@click.option("--output", default="", help="$SERVICEOUTPUT$")
-@click.option("--details", default="", help="$LONGSERVICEOUTPUT$")
-@click.option("--runbook", default="", help="$SERVICENOTESURL$")
-@click.option("--author", default="", help="$NOTIFICATIONAUTHOR$")
-@click.option("--comment", default="", help="$NOTIFICATIONCOMMENT$")
-def main(sendmail: str, to: str, notification_type: str, environment: str, host: str,
-         service: Optional[str], state: str, attempt: str, problem_id: str,
-         last_problem_id: str, when: str, output: str, details: str, runbook: str,
-         author: str, comment: str) -> None:
-    """Mail one Nagios notification to the service desk as a ticket (docs/integration.md)."""
-    message = build_mail(to=to, notification_type=notification_type, environment=environment,
-                         host=host, service=service, state=state, attempt=attempt,
-                         problem_id=problem_id, last_problem_id=last_problem_id, time=when,
-                         output=output, details=details, runbook=runbook, author=author,
-                         comment=comment)
+def send(notification: Notification, desk: MailDesk, timeout: float) -> None:
+    """Hand the mail to sendmail; a failure or a hang leaves the notification spooled."""
+    if not notification.to and not desk.to:
+        raise DeskUnreachable("no desk address: give --to or desk.to in the configuration")
+    data = build_mail(notification, desk).as_bytes()
     try:
-        done = subprocess.run([sendmail, "-t", "-oi"], input=message.as_bytes(), timeout=30,
-                              capture_output=True)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        click.echo(f"iaso-servicedesk-notify: {sendmail} failed: {exc}", err=True)
-        sys.exit(1)
-    if done.returncode != 0:
-        click.echo(f"iaso-servicedesk-notify: {sendmail} exited with {done.returncode}: "
-                   f"{done.stderr.decode('utf-8', 'replace').strip()[:200]}", err=True)
-        sys.exit(1)
-
-
-if __name__ == "__main__":
-    main()
+        process = subprocess.Popen([desk.sendmail, "-t", "-oi"], stdin=subprocess.PIPE,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                   start_new_session=True)
+    except OSError as exc:
+        raise DeskUnreachable(f"{desk.sendmail} cannot be run: {exc.strerror}") from None
+    try:
+        _, error = process.communicate(data, timeout=max(0.1, timeout))
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        raise DeskUnreachable(f"{desk.sendmail} did not finish within {timeout:g} s") from None
+    if process.returncode == 0:
+        return
+    text = one_line(error.decode("utf-8", "replace"))[:200]
+    if process.returncode == 67 or process.returncode == 65:   # EX_NOUSER, EX_DATAERR
+        raise DeskRejected(f"{desk.sendmail} refused the mail ({process.returncode}): {text}")
+    raise DeskUnreachable(f"{desk.sendmail} exited with {process.returncode}: {text}")

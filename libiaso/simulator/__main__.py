@@ -1,4 +1,5 @@
-"""``iaso-simulator``: run the simulated IASO API in the foreground until interrupted."""
+"""``iaso-simulator``: run the simulated API (ours or Commvault's) in the foreground until
+interrupted."""
 from __future__ import annotations
 
 import signal
@@ -12,16 +13,21 @@ import click
 @click.command("iaso-simulator", context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8080, show_default=True, type=int, help="0 picks a free port.")
-@click.option("--prefix", default="/api/v1", show_default=True, help="Path of the API's base.")
+@click.option("--contract", type=click.Choice(["iaso", "commvault"]), default="iaso",
+              show_default=True, help="The API to speak: ours, or Commvault's own REST API.")
+@click.option("--prefix", default=None,
+              help="Path of the API's base (default /api/v1; commvault: /webconsole/api).")
 @click.option("--scenario", "scenario_path", type=click.Path(dir_okay=False, exists=True),
               help="Scenario YAML file (faults, components, credentials, job outcomes).")
 @click.option("--port-file", type=click.Path(dir_okay=False),
               help="Write the base URL here once listening (for scripts).")
 @click.option("--tls-cert", type=click.Path(dir_okay=False, exists=True))
 @click.option("--tls-key", type=click.Path(dir_okay=False, exists=True))
-def main(host: str, port: int, prefix: str, scenario_path: Optional[str],
+def main(host: str, port: int, contract: str, prefix: Optional[str],
+         scenario_path: Optional[str],
          port_file: Optional[str], tls_cert: Optional[str], tls_key: Optional[str]) -> None:
-    """Serve the documented IASO API contract (docs/api-contract.md) with scripted faults.
+    """Serve the documented IASO API contract (docs/api-contract.md), or Commvault's REST API
+    (docs/contracts/commvault.md), with scripted faults and a seeded VM inventory.
 
     Admin API: PUT /_admin/scenario (YAML body), GET /_admin/counters, POST /_admin/reset.
     """
@@ -38,13 +44,13 @@ def main(host: str, port: int, prefix: str, scenario_path: Optional[str],
         scenario = scenario_from(data)
     except (ScenarioError, yaml.YAMLError, TypeError) as exc:
         raise click.UsageError(f"scenario {scenario_path}: {exc}") from None
-    simulator = Simulator(scenario, prefix=prefix)
+    simulator = Simulator(scenario, prefix=prefix, contract=contract)
     tls = (tls_cert, tls_key) if tls_cert and tls_key else None
     url = simulator.start(host, port, tls)
     if port_file:
         with open(port_file, "w", encoding="utf-8") as handle:
             handle.write(url + "\n")
-    click.echo(f"IASO simulator listening on {url}")
+    click.echo(f"IASO simulator ({contract} contract) listening on {url}")
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     signal.signal(signal.SIGINT, lambda *_: done.set())

@@ -1,11 +1,15 @@
-"""Simulated Commvault jobs that progress over simulated time, host by host as planned."""
+"""Simulated Commvault jobs that progress over simulated time, host by host as planned.
+
+One job book serves both contracts: ``describe`` words a snapshot as our contract's job status,
+``job_summary`` as a Commvault ``jobSummary`` (its status words are Commvault's in both).
+"""
 from __future__ import annotations
 
 import itertools
 import threading
 import time
-from dataclasses import dataclass
-from typing import Any, Dict, Optional
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
 from .scenario import HostPlan, Scenario
 
@@ -16,6 +20,7 @@ DEFAULT_REASONS = {
     "killed": "Job was killed by the administrator",
     "failed_to_start": "Client is not reachable: check that the Commvault services run",
     "pending": "Waiting for resources: no drive available in the storage policy",
+    "refused": "Client not licensed: the client has no license for this agent",
 }
 
 
@@ -27,6 +32,7 @@ class Job:
     created: float
     plan: HostPlan
     polls: int = 0
+    details: Mapping[str, Any] = field(default_factory=dict)   # what the launch named
 
 
 class JobBook:
@@ -38,9 +44,11 @@ class JobBook:
         self._ids = itertools.count(41000)
         self._lock = threading.Lock()
 
-    def start(self, kind: str, hostname: str, scenario: Scenario) -> Job:
+    def start(self, kind: str, hostname: str, scenario: Scenario,
+              details: Optional[Mapping[str, Any]] = None) -> Job:
         with self._lock:
-            job = Job(next(self._ids), kind, hostname, self._clock(), scenario.plan(hostname))
+            job = Job(next(self._ids), kind, hostname, self._clock(), scenario.plan(hostname),
+                      details=dict(details or {}))
             self._jobs[job.job_id] = job
             return job
 
@@ -50,19 +58,26 @@ class JobBook:
 
     def status(self, job_id: Any, hostname: str, scenario: Scenario) -> Optional[Dict[str, Any]]:
         """The job's status document, or None when the job is not (yet) visible."""
+        seen = self.snapshot(job_id, hostname, scenario)
+        return None if seen is None else describe(*seen)
+
+    def snapshot(self, job_id: Any, hostname: Optional[str],
+                 scenario: Scenario) -> Optional[Tuple[Job, float, float]]:
+        """The job, its simulated elapsed time and planned duration, or None when the job is
+        not (yet) visible; ``hostname`` None looks the job up by its ID alone (Commvault)."""
         try:
             key = int(job_id)
         except (TypeError, ValueError):
             return None
         with self._lock:
             job = self._jobs.get(key)
-            if job is None or job.hostname != hostname:
+            if job is None or (hostname is not None and job.hostname != hostname):
                 return None
             job.polls += 1
             if job.polls <= job.plan.invisible_polls:
                 return None
-        return describe(job, (self._clock() - job.created) * scenario.job_speed,
-                        job.plan.duration or scenario.job_duration)
+        return (job, (self._clock() - job.created) * scenario.job_speed,
+                job.plan.duration or scenario.job_duration)
 
 
 def describe(job: Job, sim_elapsed: float, duration: float) -> Dict[str, Any]:
@@ -104,3 +119,37 @@ def _phase(kind: str, percent: float) -> str:
     if percent < 10:
         return "Scan"
     return "Backup" if percent < 95 else "Archive Index"
+
+
+def job_summary(job: Job, sim_elapsed: float, duration: float,
+                now: Callable[[], float]) -> Dict[str, Any]:
+    """The snapshot as Commvault's ``jobs[].jobSummary`` (GET /Job/{jobId}): the job ID a
+    number, times in epoch seconds, a pending job's reason in pendingReason. A failed job's
+    reason is not in the summary: Commvault gives it in POST /JobDetails only."""
+    document = describe(job, sim_elapsed, duration)
+    status = document["status"]
+    finished = status not in ("Running", "Pending")
+    moment = int(now())
+    started = moment - int(sim_elapsed)
+    details = job.details
+    summary: Dict[str, Any] = {
+        "jobId": job.job_id, "status": status, "localizedStatus": status,
+        "percentComplete": int(document["percentComplete"]),
+        "jobStartTime": started,
+        "jobEndTime": started + document["elapsedSeconds"] if finished else 0,
+        "lastUpdateTime": moment, "jobElapsedTime": document["elapsedSeconds"],
+        "jobType": "Restore" if job.kind == "restore" else "Backup",
+        "localizedOperationName": "Restore" if job.kind == "restore" else "Backup",
+        "appTypeName": "File System", "currentPhaseName": document["phase"],
+        "pendingReason": document.get("pendingReason") or "",
+        "isVisible": True, "jobSubmitErrorCode": 0,
+        "subclient": {"clientName": job.hostname, "appName": "File System",
+                      "backupsetName": details.get("backupset", "defaultBackupSet"),
+                      "subclientName": "default"},
+        "destinationClient": {"clientName": details.get("destination", job.hostname)},
+    }
+    if job.kind == "backup":
+        summary["backupLevelName"] = details.get("level", "Incremental")
+    if str(details.get("subclient", "")).isdigit():
+        summary["subclient"]["subclientId"] = int(details["subclient"])
+    return summary

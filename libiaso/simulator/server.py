@@ -1,32 +1,49 @@
-"""The simulator's HTTP server: our API contract plus an admin API, threaded, on loopback."""
+"""The simulator's HTTP server: one API contract plus an admin API, threaded, on loopback.
+
+The contract (``iaso``, ours; or ``commvault``, Commvault's own) says which routes exist and
+how each answer is shaped; the scenario's faults (latency, status, body faults, hang, redirect)
+are played here the same way for both.
+"""
 from __future__ import annotations
 
 import base64
 import json
-import secrets
 import ssl
 import threading
 import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+from urllib.parse import parse_qsl, unquote
 
+from .commvault import CommvaultContract
+from .exchange import Answer, Request, Stream
+from .iaso import ROUTES, IasoContract
+from .inventory import Fleet, Listing, Page
 from .jobs import JobBook
-from .scenario import COMPONENTS, Scenario, ScenarioError, scenario_from
+from .scenario import Scenario, ScenarioError, scenario_from
+
+__all__ = ["CONTRACTS", "ROUTES", "Simulator", "SimulatorHandler"]
 
 ADMIN = "/_admin"
-ROUTES = {("GET", "/life"): "life", ("GET", "/health"): "health", ("POST", "/login"): "login",
-          ("POST", "/backups"): "backup", ("POST", "/jobs/status"): "job_status",
-          ("POST", "/restores"): "restore"}
 MAX_REQUEST_BODY = 1024 * 1024
+Contract = Union[IasoContract, CommvaultContract]
+CONTRACTS: Dict[str, Callable[[Simulator], Contract]] = {"iaso": IasoContract,
+                                                         "commvault": CommvaultContract}
 
 
 class Simulator:
-    """The simulated IASO: scenario, tokens, jobs and request counters, behind one lock."""
+    """The simulated API: contract, scenario, tokens, jobs, fleet and counters, behind one lock."""
 
-    def __init__(self, scenario: Optional[Scenario] = None, prefix: str = "/api/v1") -> None:
+    def __init__(self, scenario: Optional[Scenario] = None, prefix: Optional[str] = None,
+                 contract: str = "iaso", clock: Callable[[], float] = time.time) -> None:
+        if contract not in CONTRACTS:
+            raise ValueError(f"unknown contract {contract!r}; known: {', '.join(CONTRACTS)}")
+        self.contract: Contract = CONTRACTS[contract](self)
         self.scenario = scenario or Scenario()
-        self.prefix = prefix.rstrip("/")
+        self.prefix = (self.contract.default_prefix if prefix is None else prefix).rstrip("/")
+        self.clock = clock   # epoch seconds: the fleet's "now" and Commvault's job times
+        self.monotonic: Callable[[], float] = time.monotonic   # token expiry
         self.jobs = JobBook()
         self.counters: Counter = Counter()
         self.connections = 0
@@ -38,6 +55,7 @@ class Simulator:
         self.httpd: Optional[ThreadingHTTPServer] = None
         self.thread: Optional[threading.Thread] = None
         self.url = ""
+        self._fleet: Optional[Fleet] = None
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -84,71 +102,95 @@ class Simulator:
             self.peak_connections = self.connections
         self.jobs.reset()
 
-    # --- the contract --------------------------------------------------------------------------
+    # --- state the contracts share -------------------------------------------------------------
 
-    def life(self, body: Any, headers: Any) -> Tuple[int, Any]:
-        return 200, {"statusCode": 200, "message": "IASO API is alive", "version": "3.4.1"}
-
-    def health(self, body: Any, headers: Any) -> Tuple[int, Any]:
-        components = []
-        for name, kind in COMPONENTS:
-            status = self.scenario.components.get(name, "healthy")
-            entry = {"name": name, "type": kind, "status": status}
-            if status != "healthy":
-                entry["message"] = f"{name} does not answer its health probe"
-            components.append(entry)
-        for name, status in self.scenario.components.items():
-            if name not in dict(COMPONENTS):
-                components.append({"name": name, "type": "internal", "status": status})
-        overall = "healthy" if all(c["status"] == "healthy" for c in components) else "unhealthy"
-        return 200, {"status": overall, "components": components}
-
-    def login(self, body: Any, headers: Any) -> Tuple[int, Any]:
+    def credentials_match(self, username: Any, password: Any, default_encoding: str) -> bool:
         scenario = self.scenario
         expected = scenario.password
-        if scenario.password_encoding == "base64":
+        if (scenario.password_encoding or default_encoding) == "base64":
             expected = base64.b64encode(expected.encode("utf-8")).decode("ascii")
-        if (scenario.reject_logins or not isinstance(body, dict)
-                or body.get("username") != scenario.username
-                or body.get("password") != expected):
-            return 401, {"statusCode": 401, "message": "KO"}
-        lifetime = scenario.token_lifetime
-        token = _jwt(scenario.username, time.time() + lifetime)
+        return username == scenario.username and password == expected
+
+    def issue_token(self, token: str, lifetime: float) -> None:
         with self.lock:
-            self.tokens[token] = time.monotonic() + lifetime
+            self.tokens[token] = self.monotonic() + lifetime
             self.issued.append(token)
-        return 200, {"token": token, "expiresIn": int(lifetime)}
+
+    def token_alive(self, token: str, sliding: bool) -> bool:
+        """True if ``token`` was issued and has not expired; a ``sliding`` token lives
+        ``token_lifetime`` seconds from its last use."""
+        now = self.monotonic()
+        with self.lock:
+            expiry = self.tokens.get(token)
+            alive = expiry is not None and expiry > now
+            if alive and sliding:
+                self.tokens[token] = now + self.scenario.token_lifetime
+        return alive
+
+    def fleet(self) -> Fleet:
+        spec = self.scenario.inventory
+        fleet = self._fleet
+        if fleet is None or fleet.spec is not spec:
+            fleet = self._fleet = Fleet(spec)
+        return fleet
+
+    def page(self, offset: int, limit: Optional[int], since: Optional[float]) -> Page:
+        """The VMs from ``offset`` (``limit`` of them, or all), changed at or after ``since``,
+        with the scenario's inventory faults played."""
+        fleet = self.fleet()
+        faults = fleet.spec.faults
+        now = self.clock()
+        selected = range(fleet.size) if since is None else fleet.changed_since(since, now)
+        listing = Listing(selected, faults.duplicates)
+        if limit is None:
+            start, stop, drift = 0, len(listing), faults.total_drift
+        else:
+            number = offset // limit + 1
+            start = offset
+            if number in faults.repeat_pages:
+                start = max(0, offset - limit)
+            elif offset > 0:
+                start = max(0, offset - faults.overlap)
+            stop, drift = start + limit, faults.total_drift * (number - 1)
+        cut_after = None
+        if faults.cut_at is not None and start <= faults.cut_at < min(stop, len(listing)):
+            cut_after = faults.cut_at - start
+        return Page(fleet, listing, start, stop, max(0, len(listing) + drift), cut_after, now)
+
+    def route(self, method: str, route: str) -> Optional[Tuple[str, Dict[str, str]]]:
+        """The role of ``method route`` in this contract, with its path parameters."""
+        for allowed, pattern, role in self.contract.routes:
+            match = pattern.match(route)
+            if match and allowed == method:
+                return role, {k: unquote(v) for k, v in match.groupdict().items()}
+        return None
+
+    # --- our contract's calls, as the hostile harnesses replay them ----------------------------
+
+    def _call(self, role: str, body: Any, headers: Any) -> Tuple[int, Any]:
+        answer = getattr(self.contract, role)(Request("POST", "", {}, body, headers or {}))
+        return answer.status, answer.document
+
+    def life(self, body: Any, headers: Any) -> Tuple[int, Any]:
+        return self._call("life", body, headers)
+
+    def health(self, body: Any, headers: Any) -> Tuple[int, Any]:
+        return self._call("health", body, headers)
+
+    def login(self, body: Any, headers: Any) -> Tuple[int, Any]:
+        return self._call("login", body, headers)
 
     def backup(self, body: Any, headers: Any) -> Tuple[int, Any]:
-        hostname, level = _fields(body, "hostname", "backupLevel")
-        if not hostname or not level:
-            return 400, {"statusCode": 400, "message": "hostname and backupLevel are required"}
-        job = self.jobs.start("backup", hostname, self.scenario)
-        return 202, {"started": True, "jobId": job.job_id, "hostname": hostname}
+        return self._call("backup", body, headers)
 
     def restore(self, body: Any, headers: Any) -> Tuple[int, Any]:
-        hostname, file_name, path, destination = _fields(body, "hostname", "fileName", "path",
-                                                         "destination")
-        if not (hostname and file_name and path and destination):
-            return 400, {"statusCode": 400,
-                         "message": "hostname, fileName, path and destination are required"}
-        job = self.jobs.start("restore", hostname, self.scenario)
-        return 202, {"started": True, "jobId": job.job_id, "hostname": hostname}
+        return self._call("restore", body, headers)
 
     def job_status(self, body: Any, headers: Any) -> Tuple[int, Any]:
-        job_id, hostname = _fields(body, "jobId", "hostname")
-        document = self.jobs.status(job_id, str(hostname), self.scenario)
-        if document is None:
-            return 404, {"statusCode": 404, "message": f"job {job_id} not found for {hostname}"}
-        return 200, document
+        return self._call("job_status", body, headers)
 
     def authorised(self, headers: Any) -> bool:
-        value = headers.get("Authorization", "")
-        if not value.startswith("Bearer "):
-            return False
-        with self.lock:
-            expiry = self.tokens.get(value[len("Bearer "):])
-        return expiry is not None and expiry > time.monotonic()
+        return self.contract.authorised(headers)
 
 
 class _Server(ThreadingHTTPServer):
@@ -190,22 +232,23 @@ class SimulatorHandler(BaseHTTPRequestHandler):
         self._dispatch("PUT")
 
     def _dispatch(self, method: str) -> None:
-        path = self.path.split("?", 1)[0]
+        path, _, query_text = self.path.partition("?")
         raw = self._read_body()
         if path.startswith(ADMIN + "/"):
             self._admin(method, path[len(ADMIN):], raw)
             return
         sim = self.sim
-        role = None
+        contract = sim.contract
+        found = None
         if path.startswith(sim.prefix + "/") or path == sim.prefix:
-            role = ROUTES.get((method, path[len(sim.prefix):]))
-        if role is None:
-            self._send(404, {"statusCode": 404, "message": f"no route for {method} {path}"})
+            found = sim.route(method, path[len(sim.prefix):])
+        if found is None:
+            self._answer(contract.error(404, f"no route for {method} {path}"))
             return
+        role, params = found
         with sim.lock:
             sim.counters[role] += 1
-        scenario = sim.scenario
-        fault = scenario.fault(role)
+        fault = sim.scenario.fault(role)
         if fault.latency:
             sim.stopping.wait(fault.latency)
         if fault.hang:
@@ -213,30 +256,34 @@ class SimulatorHandler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         if fault.redirect:
-            self._send(302, {"statusCode": 302}, extra={"Location": fault.redirect})
+            self._send(fault.redirect_status, {"statusCode": fault.redirect_status},
+                       extra={"Location": fault.redirect})
             return
         try:
             body = json.loads(raw) if raw else None
         except ValueError:
-            self._send(400, {"statusCode": 400, "message": "request body is not JSON"})
+            self._answer(contract.error(400, "request body is not JSON"))
             return
-        if role in ("backup", "restore", "job_status") and not sim.authorised(self.headers):
-            self._send(401, {"statusCode": 401, "message": "token missing, invalid or expired"})
+        if role in contract.authenticated and not contract.authorised(self.headers):
+            self._answer(contract.unauthorised())
             return
-        status, document = getattr(sim, role)(body, self.headers)
+        query = dict(parse_qsl(query_text, keep_blank_values=True))
+        answer = getattr(contract, role)(Request(method, path[len(sim.prefix):], query, body,
+                                                 self.headers, params))
         if fault.status is not None:
-            status = fault.status
-            if not 200 <= status < 300:
-                document = {"statusCode": status, "message": f"simulated HTTP {status}"}
-        self._play(status, document, fault)
+            answer = answer._replace(status=fault.status) if 200 <= fault.status < 300 \
+                else contract.fault_error(fault.status)
+        self._play(answer, fault)
 
-    def _play(self, status: int, document: Any, fault: Any) -> None:
+    def _play(self, answer: Answer, fault: Any) -> None:
         body = fault.body
-        content_type = fault.content_type or "application/json"
+        status, document = answer.status, answer.document
+        content_type = fault.content_type or answer.content_type
         if body is None:
-            self._send(status, document, content_type=content_type)
+            self._answer(answer._replace(content_type=content_type))
         elif isinstance(body, dict) and "json" in body:
-            self._send(status, body["json"], content_type=content_type)
+            self._send(status, body["json"], content_type=fault.content_type or
+                       "application/json")
         elif isinstance(body, dict) and "raw" in body:
             self._send_raw(status, str(body["raw"]).encode("utf-8"),
                            fault.content_type or "text/plain")
@@ -248,9 +295,13 @@ class SimulatorHandler(BaseHTTPRequestHandler):
         elif body == "empty":
             self._send_raw(status, b"", content_type)
         elif body == "list":
-            self._send(status, [document], content_type=content_type)
+            if isinstance(document, Stream):
+                document.wrap = True
+                self._send_stream(status, document, content_type)
+            else:
+                self._send(status, [document], content_type=content_type)
         elif body == "truncated":
-            payload = json.dumps(document).encode("utf-8")
+            payload = self._payload(document)
             self.send_response(status)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(payload) + 100))
@@ -259,6 +310,41 @@ class SimulatorHandler(BaseHTTPRequestHandler):
             self.close_connection = True
         elif body == "huge":
             self._send_huge(status, fault.huge_bytes)
+
+    def _answer(self, answer: Answer) -> None:
+        document = answer.document
+        if isinstance(document, Stream):
+            self._send_stream(answer.status, document, answer.content_type)
+        elif isinstance(document, str) and not answer.content_type.endswith("json"):
+            self._send_raw(answer.status, document.encode("utf-8"), answer.content_type)
+        else:
+            self._send(answer.status, document, content_type=answer.content_type)
+
+    @staticmethod
+    def _payload(document: Any) -> bytes:
+        if isinstance(document, Stream):
+            return document.whole()
+        if isinstance(document, str):
+            return document.encode("utf-8")
+        return json.dumps(document).encode("utf-8")
+
+    def _send_stream(self, status: int, stream: Stream, content_type: str) -> None:
+        """Write a streamed answer in HTTP/1.1 chunks; a cut stream ends without the last
+        chunk and closes the connection."""
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for piece in stream.pieces():
+                if piece:
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+            if stream.cut:
+                self.close_connection = True
+                return
+            self.wfile.write(b"0\r\n\r\n")
+        except OSError:
+            self.close_connection = True
 
     def _send_huge(self, status: int, size: int) -> None:
         self.send_response(status)
@@ -323,20 +409,3 @@ class SimulatorHandler(BaseHTTPRequestHandler):
             self.wfile.write(payload)
         except OSError:
             self.close_connection = True
-
-
-def _fields(body: Any, *names: str) -> Tuple[Any, ...]:
-    if not isinstance(body, dict):
-        return tuple(None for _ in names)
-    return tuple(body.get(name) for name in names)
-
-
-def _jwt(subject: str, expires_at: float) -> str:
-    def segment(document: Dict[str, Any]) -> str:
-        raw = json.dumps(document, separators=(",", ":")).encode("utf-8")
-        return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
-
-    return ".".join((segment({"alg": "HS256", "typ": "JWT"}),
-                     segment({"sub": subject, "exp": int(expires_at),
-                              "jti": secrets.token_hex(8)}),
-                     secrets.token_urlsafe(32)))

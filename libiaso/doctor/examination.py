@@ -1,0 +1,319 @@
+"""What each configured endpoint of a live API does with the profile: the examination.
+
+Each call is sent as a probe would send it, through the same client and the same readers
+(libiaso.api.answers), and recorded: what was sent (secrets masked), what came back (status,
+content type, size, a bounded excerpt), and for every configured field whether it was found,
+what JSON kind it is and the value it converts to. Read-only calls by default; the calls that
+launch a job only when asked, on a named test host or restore test.
+"""
+from __future__ import annotations
+
+import json
+import time
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
+
+from ..api.answers import (
+    ABSENT,
+    Answer,
+    health_report,
+    job_status,
+    json_kind,
+    locate,
+    read,
+    started_job,
+    verify,
+)
+from ..api.client import Exchange, IasoClient
+from ..config.profile import WHOLE, Endpoint, FieldSpec
+from ..config.settings import Environment, RestoreTarget
+from ..deadline import Deadline
+from ..errors import IasoError
+from ..redaction import Redactor
+from ..states import State, state_for
+
+EXCERPT = 160
+VALUE_LIMIT = 60
+READING_KINDS = {"text": "str"}
+# Fields every good answer carries; the others appear only in some answers (a reason, a phase).
+REQUIRED = {"status_code", "components", "component_name", "component_status", "token",
+            "job_id", "status", "items", "name", "id"}
+
+
+class FieldFinding(NamedTuple):
+    """One configured field: where it was looked for, and what was there."""
+
+    name: str
+    path: str
+    found: bool
+    kind: str = ""
+    value: str = ""
+    problem: str = ""
+
+
+class CallFinding(NamedTuple):
+    """One endpoint: the request, its answer, its fields and what a probe would make of it."""
+
+    role: str
+    request: str
+    sent: str
+    answer: str
+    fields: Tuple[FieldFinding, ...]
+    details: Tuple[str, ...]
+    state: Optional[State]
+    verdict: str
+
+
+class Judgement(NamedTuple):
+    """What the readers made of one answer."""
+
+    verdict: str
+    details: Tuple[str, ...] = ()
+    state: State = State.OK
+
+
+class Verdict(NamedTuple):
+    """What a probe would report, as far as the calls tried can tell."""
+
+    probe: str
+    state: Optional[State]
+    reason: str
+
+
+class Examination(NamedTuple):
+    environment: str
+    base_url: str
+    profile: str
+    calls: Tuple[CallFinding, ...]
+    verdicts: Tuple[Verdict, ...]
+
+
+class Examiner:
+    """Walks the endpoints of one environment with one client, recording what happened."""
+
+    def __init__(self, environment: Environment, timeout: float,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.environment = environment
+        self.redactor = Redactor()
+        self.exchanges: List[Exchange] = []
+        self.client = IasoClient(environment, Deadline(timeout), self.redactor,
+                                 observer=self.exchanges.append)
+        self.clock = clock
+        self.calls: List[CallFinding] = []
+
+    def close(self) -> None:
+        self.client.close()
+
+    # --- the walk ------------------------------------------------------------------------------
+
+    def examine(self, *, job_id: Optional[str], job_host: Optional[str],
+                launch_host: Optional[str], level: str,
+                restore: Optional[Tuple[str, RestoreTarget]]) -> Examination:
+        profile = self.environment.profile
+        life = self._call("life", {}, _alive)
+        health = self._call("health", {}, self._health)
+        auth = self._login()
+        listing = (self._call("vm_list", {"since": 0}, self._listing)
+                   if "vm_list" in profile.endpoints else None)
+        status = None
+        if job_id:
+            status = self._call("job_status", {"job_id": job_id, "hostname": job_host or ""},
+                                lambda a: self._status(a, job_id, job_host or ""))
+        else:
+            self._skip("job_status", "read-only walk: give --job-id ID (and --job-host HOST) "
+                                     "to read a job's status")
+        backup = restore_call = None
+        if launch_host:
+            backup = self._launch("backup", {"hostname": launch_host, "level": level},
+                                  launch_host)
+        else:
+            self._skip("backup", "not launched: give --launch --host HOST to start a backup of "
+                                 "a test host")
+        if restore:
+            name, target = restore
+            restore_call = self._launch("restore", {
+                "hostname": target.hostname, "file_name": target.file_name,
+                "source_path": target.source_path, "destination": target.destination,
+                **target.params}, target.hostname, label=name)
+        else:
+            self._skip("restore", "not launched: give --launch --restore NAME to restore a "
+                                  "test file")
+        verdicts = (
+            _verdict("check_iaso_life", life),
+            _verdict("check_iaso_health", health),
+            _verdict("check_iaso_response_time", life),
+            _verdict("check_iaso_auth", auth),
+            _verdict("check_iaso_backup", backup, "not tried (--launch --host HOST)"),
+            _verdict("check_iaso_restore", restore_call, "not tried (--launch --restore NAME)"),
+        ) + ((_verdict("fleet listing", listing),) if listing is not None else ()) + (
+            (_verdict("job status", status),) if status is not None else ())
+        return Examination(self.environment.name, self.environment.base_url,
+                           f"version {profile.version}, base {profile.base}",
+                           tuple(self.calls), verdicts)
+
+    def _call(self, role: str, params: Dict[str, Any],
+              judge: Callable[[Answer], Judgement]) -> Optional[CallFinding]:
+        profile = self.environment.profile
+        if role not in profile.endpoints:
+            self._skip(role, "not in the profile")
+            return None
+        endpoint = profile.endpoint(role)
+        before = len(self.exchanges)
+        details: Tuple[str, ...] = ()
+        answer: Optional[Answer] = None
+        try:
+            answer = self.client.call(role, params)
+            judgement = judge(answer)
+            state, verdict, details = judgement.state, judgement.verdict, judgement.details
+        except IasoError as exc:
+            state, verdict = state_for(exc), exc.message
+        finding = self._finding(endpoint, self.exchanges[before:], answer, details, state,
+                                verdict)
+        self.calls.append(finding)
+        return finding
+
+    def _login(self) -> Optional[CallFinding]:
+        before = len(self.exchanges)
+        endpoint = self.environment.profile.endpoint("login")
+        try:
+            login = self.client.login()
+            lifetime = ("unknown (no expiry field, not a JWT)" if login.lifetime is None
+                        else f"{login.lifetime:.0f} s")
+            finding = self._finding(endpoint, self.exchanges[before:], login.answer,
+                                    (f"token: found (masked), lifetime {lifetime}",), State.OK,
+                                    "login accepted")
+        except IasoError as exc:
+            finding = self._finding(endpoint, self.exchanges[before:], None, (),
+                                    state_for(exc), exc.message)
+        self.calls.append(finding)
+        return finding
+
+    def _launch(self, role: str, params: Dict[str, Any], hostname: str,
+                label: Optional[str] = None) -> Optional[CallFinding]:
+        launched: List[Any] = []
+
+        def judge(answer: Answer) -> Judgement:
+            job = started_job(answer, role, hostname)
+            launched.append(job)
+            return Judgement(f"started job {job}" + (f" ({label})" if label else ""))
+
+        finding = self._call(role, params, judge)
+        if launched and "job_status" in self.environment.profile.endpoints:
+            self._call("job_status", {"job_id": launched[0], "hostname": hostname},
+                       lambda a: self._status(a, launched[0], hostname))
+        return finding
+
+    def _skip(self, role: str, why: str) -> None:
+        self.calls.append(CallFinding(role, "", "", "", (), (), None, why))
+
+    # --- judging what came back ----------------------------------------------------------------
+
+    def _health(self, answer: Answer) -> Judgement:
+        report = health_report(answer)
+        severity = dict(self.environment.health_severity)
+        states = []
+        worst = State.OK
+        for component in report.components:
+            state = State[component.severity.upper()]
+            if state is State.CRITICAL and severity.get(component.name) == "warning":
+                state = State.WARNING
+            worst = max(worst, state)
+            states.append(f"{component.name} {component.status}->{state.name}")
+        lines = [f"components: {', '.join(states)}"]
+        bad = [c.name for c in report.components if not c.healthy]
+        verdict = (f"all {len(report.components)} components healthy" if not bad else
+                   f"{len(bad)} of {len(report.components)} components unhealthy: "
+                   f"{', '.join(self._shown(b) for b in bad)}")
+        return Judgement(verdict, tuple(lines), worst)
+
+    def _status(self, answer: Answer, job_id: Any, hostname: str) -> Judgement:
+        snapshot = job_status(answer, job_id, hostname)
+        percent = "" if snapshot.percent is None else f" at {snapshot.percent:g} %"
+        return Judgement(f"job {job_id}: {snapshot.status}{percent}")
+
+    def _listing(self, answer: Answer) -> Judgement:
+        items = answer.field("items", "list")
+        total = (f", total {answer.field('total', 'int', required=False)}"
+                 if answer.endpoint.configured("total") else "")
+        return Judgement(f"listing readable: {len(items)} items on the first page{total}")
+
+    def _finding(self, endpoint: Endpoint, exchanges: List[Exchange], answer: Optional[Answer],
+                 details: Tuple[str, ...], state: Optional[State], verdict: str) -> CallFinding:
+        exchange = next((e for e in reversed(exchanges) if e.endpoint.role == endpoint.role),
+                        None)
+        request = f"{endpoint.method} {endpoint.path}" + (" (token)" if endpoint.auth else "")
+        sent = answer_text = ""
+        if exchange is not None:
+            request = f"{exchange.method} {self.redactor(exchange.url)}" + (
+                " (token)" if endpoint.auth else "")
+            sent = "" if exchange.sent is None else self._excerpt(
+                json.dumps(exchange.sent, ensure_ascii=False))
+            reply = exchange.reply
+            content_type = reply.headers.get("Content-Type", "no content type")
+            answer_text = (f"HTTP {reply.status} {content_type} {len(reply.body)} bytes in "
+                           f"{reply.elapsed:.3f} s: "
+                           f"{self._excerpt(reply.body.decode('utf-8', 'replace')) or '(empty)'}")
+        elif state is not None:
+            answer_text = "no answer"
+        fields = tuple(self._fields(endpoint, answer)) if answer is not None else ()
+        return CallFinding(endpoint.role, request, sent, answer_text, fields,
+                           tuple(self._shown(d) for d in details), state, self._shown(verdict))
+
+    def _fields(self, endpoint: Endpoint, answer: Answer) -> List[FieldFinding]:
+        findings = []
+        first_item = self._first_item(endpoint, answer)
+        for name, spec in endpoint.fields.items():
+            relative = name.startswith("component_") or (
+                endpoint.role == "vm_list" and name not in ("items", "total", "next"))
+            document = first_item if relative else answer.document
+            findings.append(self._field(name, spec, document, relative, answer))
+        return findings
+
+    def _first_item(self, endpoint: Endpoint, answer: Answer) -> Any:
+        container = "components" if endpoint.role == "health" else "items"
+        if not endpoint.configured(container):
+            return ABSENT
+        found = locate(answer.document, endpoint.field_path(container))
+        if isinstance(found, list) and found:
+            return found[0]
+        if isinstance(found, dict) and found:
+            return next(iter(found.values()))
+        return ABSENT
+
+    def _field(self, name: str, spec: FieldSpec, document: Any, relative: bool,
+               answer: Answer) -> FieldFinding:
+        where = f"{spec.path} (in the first item)" if relative else spec.path
+        if document is ABSENT:
+            return FieldFinding(name, where, False, problem="no item to look in")
+        raw = locate(document, spec.path)
+        if raw is ABSENT:
+            return FieldFinding(name, where, False, problem="" if name in REQUIRED else
+                                "optional, in some answers only")
+        kind = "the whole answer" if spec.path == WHOLE else json_kind(raw)
+        if name == "token":
+            return FieldFinding(name, where, True, kind, "*** (masked)")
+        try:
+            value = read(document, spec, READING_KINDS.get(spec.type, spec.type), required=False)
+        except IasoError as exc:
+            return FieldFinding(name, where, True, kind, problem=exc.message)
+        shown = json.dumps(value, ensure_ascii=False) if not isinstance(value, (list, dict)) \
+            else f"{json_kind(value)} of {len(value)}"
+        return FieldFinding(name, where, True, kind, self._shown(shown, VALUE_LIMIT))
+
+    def _excerpt(self, text: str) -> str:
+        return self._shown(text, EXCERPT)
+
+    def _shown(self, text: str, limit: int = 300) -> str:
+        text = " ".join("".join(c if c.isprintable() else " " for c in self.redactor(text))
+                        .split())
+        return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _alive(answer: Answer) -> Judgement:
+    verify(answer)
+    return Judgement(f"alive (HTTP {answer.status})")
+
+
+def _verdict(probe: str, call: Optional[CallFinding], untried: str = "not tried") -> Verdict:
+    if call is None or call.state is None:
+        return Verdict(probe, None, untried if call is None else call.verdict)
+    return Verdict(probe, call.state, call.verdict)

@@ -1,0 +1,160 @@
+"""One run of the fleet collector: list, judge, deliver, keep.
+
+The order matters. The listing comes first and must be complete (collection.py) or nothing
+else happens: no judgement of a partial fleet, no result delivered, the snapshot untouched. The
+whole fleet is then judged (every VM, also those the listing did not return this time: they grow
+older); one result per group, and one per VM that is a host in the core when that result is
+due, go to the core; the snapshot keeps the fleet and what was delivered. A part of the deadline
+is kept back from the listing for the delivery.
+"""
+from __future__ import annotations
+
+import time
+from typing import Callable, Dict, Iterable, List, NamedTuple, Tuple
+
+from ..api.client import IasoClient
+from ..config.settings import Environment
+from ..deadline import Deadline
+from ..errors import ConfigError
+from ..redaction import Redactor
+from .collection import Collection, basis, collect
+from .core_hosts import CoreHosts
+from .delivery import Delivered, route_of
+from .freshness import FleetJudgement, Judge, Tally, Verdict, rank
+from .passive import PassiveResult, Refresh, group_result, vm_line, vm_result
+from .snapshot import SnapshotFile, snapshot_path
+
+
+class Delivery(NamedTuple):
+    """What became of this run's passive results."""
+
+    route: str
+    groups: int            # group results made
+    vms: int               # VM results due (and made)
+    sent: int
+    refused: Tuple[Tuple[str, str], ...]   # (host!service, reason), a few
+    refused_count: int
+    left: int
+    groups_dropped: int    # groups beyond fleet.max_groups, not delivered
+
+
+class CollectorOutcome(NamedTuple):
+    collection: Collection
+    judgement: FleetJudgement
+    delivery: Delivery
+    notes: Tuple[str, ...]
+
+
+class Collector:
+    """The fleet check's work for one environment, with injectable clocks."""
+
+    def __init__(self, client: IasoClient, environment: Environment, deadline: Deadline,
+                 redactor: Redactor, *, deliver: bool = True, full: bool = False,
+                 wall: Callable[[], float] = time.time,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.client = client
+        self.environment = environment
+        self.deadline = deadline
+        self.redactor = redactor
+        self.deliver = deliver
+        self.full = full
+        self.wall = wall
+        self.monotonic = monotonic
+
+    def run(self) -> CollectorOutcome:
+        env = self.environment
+        if "vm_list" not in env.profile.endpoints:
+            raise ConfigError("the profile has no vm_list endpoint: the fleet listing needs a "
+                              "version 2 profile (profile: {version: 2, base: iaso or "
+                              "commvault})", path=env.config_path,
+                              key=f"environments.{env.name}.profile")
+        settings = env.fleet
+        delivery = settings.delivery
+        route = route_of(delivery, self.redactor) if self.deliver else None
+        hosts = CoreHosts.load(delivery.per_vm) if route and delivery.per_vm else None
+        notes: List[str] = []
+        if hosts is not None and hosts.skipped:
+            notes.append(f"{hosts.skipped} host names of the core skipped: not usable as names")
+        path = snapshot_path(settings.state_dir, env.name)
+        with SnapshotFile(path, self.deadline) as kept:
+            snapshot = kept.read(basis(env))
+            notes.extend(kept.notes)
+            if self.full:
+                snapshot.listed_at = snapshot.full_at = None
+            now = self.wall()
+            reserve = 0.5 if route is None else max(1.0, 0.25 * self.deadline.remaining())
+            cutoff = self.monotonic() + max(0.5, self.deadline.remaining() - reserve)
+            collection = collect(self.client, env, snapshot, now=now, cutoff=cutoff,
+                                 clock=self.monotonic, wall=self.wall)
+            notes.extend(collection.notes)
+            now = self.wall()
+            judge = Judge(settings, now)
+            refresh = Refresh(snapshot.sent, delivery.per_vm.refresh_minutes, now) \
+                if delivery.per_vm else None
+            vm_results: List[PassiveResult] = []
+            vm_keys: List[str] = []
+            per_vm = delivery.per_vm
+            for vm in collection.vms.values():
+                verdict = judge.verdict(vm)
+                if hosts is not None and per_vm is not None and refresh is not None:
+                    host = hosts.host_of(vm.name, per_vm.match)
+                    if host:
+                        result = vm_result(verdict, host, per_vm.service,
+                                           judge.groups[judge.group_name(vm.group)].rule)
+                        vm_keys.append(result.key)
+                        if refresh.due(result):
+                            vm_results.append(result)
+            judgement = judge.report()
+            groups = ranked(judgement.groups.values())
+            kept_groups = groups[:settings.max_groups]
+            host = delivery.host_for(env.name)
+            group_results = [group_result(tally, env.name, host, delivery.service_prefix)
+                             for tally in kept_groups]
+            delivered = Delivered([], [], [])
+            if route is not None:
+                vm_results = _one_per_key(vm_results)
+                delivered = route.deliver(group_results + vm_results, self.deadline, now)
+            if refresh is not None:
+                refresh.delivered(r for r in delivered.sent if r.key)
+                refresh.forget_except(vm_keys)
+            snapshot.vms = collection.vms
+            snapshot.listed_at = collection.started
+            if collection.full:
+                snapshot.full_at = collection.started
+            kept.write(snapshot)
+        outcome = Delivery(
+            route=route.name if route is not None else "none", groups=len(group_results),
+            vms=len(vm_results), sent=len(delivered.sent),
+            refused=tuple((f"{r.host}!{r.service}", why) for r, why in delivered.refused[:5]),
+            refused_count=len(delivered.refused), left=len(delivered.left),
+            groups_dropped=len(groups) - len(kept_groups))
+        return CollectorOutcome(collection, judgement, outcome, tuple(notes))
+
+
+def ranked(tallies: Iterable[Tally]) -> List[Tally]:
+    """Groups worst first: state, then how many VMs are not fresh, then name."""
+    return sorted(tallies, key=lambda t: (-rank(t.state), -(t.total - t.counts["ok"]), t.name))
+
+
+def _one_per_key(results: List[PassiveResult]) -> List[PassiveResult]:
+    """One result per core service: two VMs of the same host name keep the worse."""
+    chosen: Dict[str, PassiveResult] = {}
+    for result in results:
+        held = chosen.get(result.key)
+        if held is None or rank(result.state) > rank(held.state):
+            chosen[result.key] = result
+    return list(chosen.values())
+
+
+def verdict_line(verdict: Verdict) -> str:
+    group = f" ({verdict.vm.group})" if verdict.vm.group else ""
+    return f"{verdict.state.name} {verdict.vm.name}{group}: {vm_line(verdict)}"
+
+
+def group_line(tally: Tally) -> str:
+    counts = ", ".join(f"{count} {kind}" for kind, count in tally.counts.items()
+                       if count and kind != "ok")
+    return (f"{tally.state.name} group {tally.name}: {tally.counts['ok']} of {tally.total} VMs "
+            f"fresh" + (f": {counts}" if counts else ""))
+
+

@@ -1,0 +1,160 @@
+"""What the fleet check keeps between runs: the fleet as last listed, and what was delivered.
+
+An incremental run asks the API only for the VMs changed since the last listing and lays them
+over this snapshot; every VM is judged again at each run all the same (a VM that does not change
+grows older). The snapshot also remembers, per VM result, what was last delivered to the core
+and when, so that an unchanged result is sent again only when due.
+
+One file per environment, ``<state_dir>/<env>/fleet.json``, locked for the length of a run (a
+forced check beside a scheduled one waits), replaced atomically and held against SIGALRM and
+SIGTERM while it is written. A snapshot that cannot be parsed is set aside with a note and the
+run lists the fleet whole: unlike a job's state, nothing is lost by starting afresh.
+"""
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import math
+import os
+import re
+import time
+from typing import IO, Any, Dict, List, Optional
+
+from ..deadline import Deadline
+from ..errors import IasoError
+from .inventory import Vm
+
+FORMAT = 1
+
+
+class SnapshotError(IasoError):
+    """The snapshot's directory or file cannot be used (UNKNOWN: ours to fix)."""
+
+
+class Snapshot:
+    """The fleet as last listed, and the per-VM results last delivered."""
+
+    def __init__(self, basis: str, listed_at: Optional[float] = None,
+                 full_at: Optional[float] = None, vms: Optional[Dict[str, Vm]] = None,
+                 sent: Optional[Dict[str, List[Any]]] = None) -> None:
+        self.basis = basis            # what the records mean: grouping and listing, in short
+        self.listed_at = listed_at    # our clock when the last complete listing began
+        self.full_at = full_at        # ... the last complete listing of the whole fleet
+        self.vms: Dict[str, Vm] = vms or {}
+        self.sent: Dict[str, List[Any]] = sent or {}   # service key -> [mark, when sent]
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {"format": FORMAT, "basis": self.basis, "listed_at": self.listed_at,
+                "full_at": self.full_at,
+                "vms": {identity: vm.stored() for identity, vm in self.vms.items()},
+                "sent": self.sent}
+
+    @classmethod
+    def from_dict(cls, data: Any, basis: str) -> Snapshot:
+        """The snapshot ``data`` holds; ``ValueError`` if it is not one (any part of it)."""
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise ValueError("not a fleet snapshot of this version")
+        if data.get("basis") != basis:
+            return cls(basis)   # grouping or listing changed: the records mean something else
+        moments = [data.get("listed_at"), data.get("full_at")]
+        for moment in moments:
+            if moment is not None and (isinstance(moment, bool)
+                                       or not isinstance(moment, (int, float))
+                                       or not math.isfinite(moment)):
+                raise ValueError("a time of the snapshot is not a number")
+        stored = data.get("vms")
+        sent = data.get("sent")
+        if not isinstance(stored, dict) or not isinstance(sent, dict):
+            raise ValueError("the snapshot's records are not mappings")
+        vms = {identity: Vm.from_stored(identity, values) for identity, values in stored.items()}
+        for mark in sent.values():
+            if not (isinstance(mark, list) and len(mark) == 2 and isinstance(mark[0], str)
+                    and isinstance(mark[1], (int, float)) and not isinstance(mark[1], bool)
+                    and math.isfinite(mark[1])):
+                raise ValueError("a delivery mark of the snapshot is not one")
+        return cls(basis, moments[0], moments[1], vms, sent)
+
+
+def snapshot_path(directory: str, environment: str) -> str:
+    """``<directory>/<environment, reduced to safe characters>/fleet.json``."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", environment).lstrip(".") or "_"
+    return os.path.join(directory, safe[:80], "fleet.json")
+
+
+class SnapshotFile:
+    """Exclusive use of one environment's snapshot for the length of a ``with`` block."""
+
+    def __init__(self, path: str, deadline: Deadline) -> None:
+        self.path = path
+        self.deadline = deadline
+        self.notes: List[str] = []
+        self._lock: Optional[IO[bytes]] = None
+
+    def __enter__(self) -> SnapshotFile:
+        directory = os.path.dirname(self.path)
+        try:
+            os.makedirs(directory, mode=0o750, exist_ok=True)
+            self._lock = open(self.path + ".lock", "ab")
+        except OSError as exc:
+            raise SnapshotError(f"state directory {directory} is not usable: "
+                                f"{exc.strerror}") from None
+        while True:
+            try:
+                fcntl.flock(self._lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return self
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                    self.__exit__()
+                    raise SnapshotError(f"cannot lock {self.path}: {exc.strerror}") from None
+            if self.deadline.remaining() < 1.0:
+                self.__exit__()
+                raise SnapshotError(f"{self.path} stayed locked by another run of the fleet "
+                                    "check")
+            time.sleep(0.1)
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+
+    def read(self, basis: str) -> Snapshot:
+        """The kept snapshot; an empty one when there is none, or none usable (with a note)."""
+        try:
+            with open(self.path, encoding="utf-8") as handle:
+                data = json.load(handle)
+            return Snapshot.from_dict(data, basis)
+        except FileNotFoundError:
+            return Snapshot(basis)
+        except OSError as exc:
+            raise SnapshotError(f"fleet snapshot {self.path} cannot be read: "
+                                f"{exc.strerror}") from None
+        except (ValueError, RecursionError, TypeError, AttributeError):
+            aside = f"{self.path}.unusable"
+            try:
+                os.replace(self.path, aside)
+            except OSError:
+                aside = "(left in place)"
+            self.notes.append(f"fleet snapshot {self.path} was unusable, set aside as {aside}: "
+                              "the whole fleet is listed afresh")
+            return Snapshot(basis)
+
+    def write(self, snapshot: Snapshot) -> None:
+        """Replace the snapshot atomically; SIGALRM and SIGTERM wait until it is done."""
+        temporary = f"{self.path}.{os.getpid()}.tmp"
+        with self.deadline.held():
+            try:
+                text = json.dumps(snapshot.to_dict(), separators=(",", ":"), allow_nan=False)
+                with open(temporary, "w", encoding="utf-8") as handle:
+                    handle.write(text)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                os.replace(temporary, self.path)
+            except (OSError, ValueError) as exc:
+                try:
+                    os.unlink(temporary)
+                except OSError:
+                    pass
+                reason = exc.strerror if isinstance(exc, OSError) else "a value is not finite"
+                raise SnapshotError(f"fleet snapshot {self.path} cannot be written: "
+                                    f"{reason}") from None
