@@ -70,6 +70,7 @@ class Fleet(ApiResource):
         yield nagiosplugin.Metric("listed", collection.read, min=0, context="count")
         yield nagiosplugin.Metric("requests", collection.requests + run.client.logins, min=0,
                                   context="count")
+        yield nagiosplugin.Metric("received", collection.bytes, "B", min=0, context="count")
         delivery = outcome.delivery
         yield nagiosplugin.Metric("delivered", delivery.sent, min=0, context="count")
         yield nagiosplugin.Metric("refused", delivery.refused_count, min=0, context="count")

@@ -82,7 +82,7 @@ def build(run: ProbeRun, restore_name: Optional[str], hostname: Optional[str],
                     lambda client: start_restore(client, target.hostname, target.file_name,
                                                  target.source_path, target.destination,
                                                  target.params),
-                    identity_of(*_fields(target)))
+                    identity_of(*_fields(target)), params=target.params)
     return job_check(run, "restore", key, [job], wait, relaunch_after,
                      per_target_perfdata=False, clock=clock)
 

@@ -71,9 +71,11 @@ class Clocked:
 
 
 def clock_the_probes(sim: Any, monkeypatch: pytest.MonkeyPatch) -> Clocked:
-    """One ``Clocked`` for this test's probe runs and the simulator's jobs."""
+    """One ``Clocked`` for this test's probe runs and the simulator's jobs and wall clock (as a
+    real API's and a poller's clocks agree)."""
     clock = Clocked()
     monkeypatch.setattr(sim, "jobs", JobBook(clock=clock.monotonic))
+    monkeypatch.setattr(sim, "clock", clock)
     for kind, probe in PROBES.items():
         monkeypatch.setattr(probe, "build", partial(BUILDERS[kind], clock=clock))
     return clock

@@ -24,6 +24,7 @@ from libiaso.api.listing import JsonStream, Listing, ListingLimits, Malformed
 from libiaso.config.settings import load_config
 from libiaso.deadline import Deadline
 from libiaso.errors import (
+    ApiStatusError,
     ApiTimeout,
     BodyTooLarge,
     ListingDefect,
@@ -364,3 +365,51 @@ def test_crit_html_instead_of_json(scripted: Any, tmp_path: Path) -> None:
     config = write_config(tmp_path, server.url, extra=profile(paging={"style": "none"}))
     with pytest.raises(NotJson, match=r"/api/vms answered HTTP 200 with a body that is HTML"):
         listing_of(config)
+
+
+def test_crit_an_error_status_mid_listing_says_how_far_it_got(scripted: Any,
+                                                              tmp_path: Path) -> None:
+    def handler(path: str, query: Dict[str, List[str]], headers: Any) -> Tuple[int, Dict, bytes]:
+        if query["offset"] == ["0"]:
+            return 200, {}, json.dumps({"total": 25, "vms": vms(0, 10)}).encode()
+        return 503, {}, json.dumps({"message": "maintenance window"}).encode()
+
+    server = scripted(handler)
+    config = write_config(tmp_path, server.url, extra=profile(
+        paging={"style": "offset", "size": 10}))
+    with pytest.raises(ApiStatusError, match=r"^the listing stopped after 10 of 25 entries, 2 "
+                                             r"request\(s\): .*/api/vms answered HTTP 503: "
+                                             r"maintenance window$"):
+        listing_of(config)
+
+
+def test_ok_an_expired_token_mid_listing_logs_in_again_once(scripted: Any,
+                                                            tmp_path: Path) -> None:
+    tokens = iter(["first-token-value", "second-token-value"])
+    given: List[str] = []
+
+    def handler(path: str, query: Dict[str, List[str]], headers: Dict[str, str]
+                ) -> Tuple[int, Dict, bytes]:
+        given.append(headers.get("authorization", ""))
+        if headers.get("authorization") != "Bearer second-token-value":
+            return 401, {}, json.dumps({"message": "token expired"}).encode()
+        return 200, {}, json.dumps({"total": 3, "vms": vms(0, 3)}).encode()
+
+    server = scripted(handler)
+    post = server.httpd.RequestHandlerClass
+
+    def do_post(self: Any) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        body = json.dumps({"token": next(tokens), "expiresIn": 3600}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    post.do_POST = do_post  # type: ignore[attr-defined]
+    config = write_config(tmp_path, server.url, extra=profile(auth=True,
+                                                              paging={"style": "none"}))
+    names, _ = listing_of(config)
+    assert names == ["vm-0", "vm-1", "vm-2"]
+    assert given == ["Bearer first-token-value", "Bearer second-token-value"]

@@ -133,7 +133,7 @@ def cv(commvault: Simulator) -> Iterator[Simulator]:
 
 
 def scenario(**data: Any) -> Dict[str, Any]:
-    return {"subclients": SUBCLIENTS, **FAST, **data}
+    return {"subclients": SUBCLIENTS, "clients": {"12": "vm-a"}, **FAST, **data}
 
 
 def encoded_password() -> str:
@@ -455,7 +455,7 @@ def test_ok_commvault_profile_names_published_calls_and_fields(role: str) -> Non
         assert endpoint.get("answer") == "none" and not fields
         return
     assert schema is not None
-    containers = {"health": "components", "vm_list": "items"}
+    containers = {"health": "components", "vm_list": "items", "job_list": "items"}
     item_schema: Optional[Dict[str, Any]] = walk(
         schema, path_of(fields[containers[role]]))["items"] if role in containers else None
     for name, spec in fields.items():
@@ -573,10 +573,11 @@ def commvault_config(tmp_path: Path, base_url: str) -> Path:
         "jobs": {"state_dir": str(tmp_path / "state"), "poll_interval": 0.2,
                  "max_poll_interval": 1},
         "backup_sets": {"linux": [{"hostname": "vm-a", "level": "incremental",
-                                   "params": {"subclient_id": 7}}]},
+                                   "params": {"subclient_id": 7, "client_id": 12}}]},
         "restores": {"hosts-file": {"hostname": "vm-a", "file_name": "hosts",
                                     "source_path": "/etc", "destination": "/var/tmp/restore",
                                     "params": {"client_name": "vm-a", "subclient_id": 7,
+                                               "client_id": 12,
                                                "backupset_name": "defaultBackupSet",
                                                "destination_client": "vm-b"}}},
     })

@@ -35,6 +35,7 @@ from typing import (
 
 from ..config.profile import WHOLE, Endpoint, Paging
 from ..errors import (
+    ApiStatusError,
     ApiTimeout,
     ListingDefect,
     NotJson,
@@ -294,6 +295,10 @@ class Listing:
                 yield from self._by_link(paging)
             else:
                 yield from self._by_number(paging)
+        except ApiStatusError as exc:
+            raise ApiStatusError(f"the listing stopped after {self.progress.shown()}: "
+                                 f"{exc.message}", api_message=exc.api_message, url=exc.url,
+                                 status=exc.status, elapsed=exc.elapsed) from None
         except (TransportError, ApiTimeout) as exc:
             raise type(exc)(f"the listing stopped after {self.progress.shown()}: "
                             f"{exc.message}", url=exc.url, status=exc.status,

@@ -51,6 +51,14 @@ IASO: Dict[str, Any] = {
                      "path": "{source_path}", "destination": "{destination}"},
             "fields": {"started": "started", "job_id": "jobId", "reason": "message"},
         },
+        # A host's recent jobs: what lets a check on any poller find the job another launched.
+        "job_list": {
+            "method": "GET", "path": "/jobs", "auth": True,
+            "query": {"hostname": "{hostname}", "kind": "{kind}", "since": "{since}"},
+            "fields": {"items": "jobs", "job_id": "jobId", "hostname": "hostname",
+                       "kind": "kind", "status": "status", "user": "user", "level": "level",
+                       "started_at": {"path": "startTime", "type": "time", "from": "epoch"}},
+        },
         "vm_list": {
             "method": "GET", "path": "/vms", "auth": True,
             "query": {"since": "{since}"},
@@ -74,11 +82,13 @@ V1_DEFAULT: Dict[str, Any] = {
     "healthy_values": ["healthy"],
     "endpoints": {
         role: {key: value for key, value in spec.items()
-               if key in ("method", "path", "auth", "body", "fields")}
+               if key in ("method", "path", "auth", "body", "fields", "query")}
         for role, spec in IASO["endpoints"].items() if role != "vm_list"
     },
 }
 V1_DEFAULT["endpoints"]["life"]["fields"] = {"status_code": "statusCode"}
+V1_DEFAULT["endpoints"]["job_list"]["fields"] = dict(
+    V1_DEFAULT["endpoints"]["job_list"]["fields"], started_at="startTime")
 V1_DEFAULT["endpoints"]["life"]["success"] = {"field": "status_code", "in": [200]}
 V1_DEFAULT["endpoints"]["job_status"]["not_visible"] = {"status": [404]}
 
@@ -153,6 +163,17 @@ COMMVAULT: Dict[str, Any] = {
                 }],
             }},
             "fields": {"job_id": "jobIds.0", "reason": "errorMessage"},
+        },
+        # A client's jobs of one type finished within the window (seconds) or still active.
+        "job_list": {
+            "method": "GET", "path": "/Job", "auth": True,
+            "query": {"clientId": "{client_id}", "jobFilter": "{job_type}",
+                      "completedJobLookupTime": "{window}"},
+            "fields": {"items": "jobs", "job_id": "jobSummary.jobId",
+                       "status": "jobSummary.status", "user": "jobSummary.userName.userName",
+                       "level": "jobSummary.backupLevelName",
+                       "started_at": {"path": "jobSummary.jobStartTime", "type": "time",
+                                      "from": "epoch"}},
         },
         # Every VM with its last backup; the published API declares no paging for it.
         "vm_list": {

@@ -36,8 +36,9 @@ PARAMETERS: Dict[str, Tuple[str, ...]] = {
     "job_status": ("job_id", "hostname"),
     "restore": ("hostname", "file_name", "source_path", "destination"),
     "vm_list": ("since",),
+    "job_list": ("hostname", "kind", "job_type", "since", "window"),
 }
-TARGET_ROLES = ("backup", "restore")   # their targets may carry extra parameters (params:)
+TARGET_ROLES = ("backup", "restore", "job_list")   # their targets may carry extra parameters
 SECRET_PARAMETERS = ("password",)
 
 # The logical fields of each role and the type each is read as.
@@ -51,6 +52,8 @@ FIELD_TYPES: Dict[str, Dict[str, str]] = {
     "job_status": {"job_id": "id", "hostname": "text", "status": "text", "percent": "number",
                    "elapsed": "number", "phase": "text", "pending_reason": "text",
                    "failure_reason": "text", "records": "number", "reason": "text"},
+    "job_list": {"items": "list", "job_id": "id", "hostname": "text", "kind": "text",
+                 "status": "text", "started_at": "time", "user": "text", "level": "text"},
     "vm_list": {"items": "list", "total": "int", "next": "text", "name": "text", "id": "id",
                 "group": "text", "plan": "text", "company": "text",
                 "last_backup": "time", "last_success": "time",
@@ -331,7 +334,7 @@ def _parse_endpoint(node: Node, role: str, version: int) -> Endpoint:
 def _parse_field(parent: Node, name: str, value: Any, default_type: str,
                  version: int) -> FieldSpec:
     if isinstance(value, str) and value:
-        return FieldSpec(value, default_type)
+        return FieldSpec(value, default_type, "epoch" if default_type == "time" else "json")
     if version == 1 or not isinstance(value, dict):
         raise parent.error("expected a dotted path such as data.status"
                            + ("" if version == 1 else " or a mapping with path:"), name)

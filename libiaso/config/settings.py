@@ -435,12 +435,15 @@ def _check_target_parameters(node: Node, profile: ApiProfile,
                                        for name, target in restores.items()])):
         if role not in profile.endpoints:
             continue
-        needed = extra_parameters(profile.endpoint(role))
+        calls = [(f"{role} call", extra_parameters(profile.endpoint(role)))]
+        if "job_list" in profile.endpoints:
+            calls.append(("job listing", extra_parameters(profile.endpoint("job_list"))))
         for where, target in targets:
-            missing = [p for p in needed if p not in target.params]
-            if missing:
-                raise node.error(f"the profile's {role} call needs params: "
-                                 f"{', '.join(missing)}", f"{where}.params")
+            for call, needed in calls:
+                missing = [p for p in needed if p not in target.params]
+                if missing:
+                    raise node.error(f"the profile's {call} needs params: "
+                                     f"{', '.join(missing)}", f"{where}.params")
 
 
 def _url(node: Node, key: str, schemes: Tuple[str, ...], expected: str = "") -> str:

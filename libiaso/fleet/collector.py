@@ -154,7 +154,7 @@ def verdict_line(verdict: Verdict) -> str:
 def group_line(tally: Tally) -> str:
     counts = ", ".join(f"{count} {kind}" for kind, count in tally.counts.items()
                        if count and kind != "ok")
-    return (f"{tally.state.name} group {tally.name}: {tally.counts['ok']} of {tally.total} VMs "
-            f"fresh" + (f": {counts}" if counts else ""))
+    return (f"{tally.state.name} group {tally.name}: {tally.counts['ok']} of {tally.judged} "
+            "judged VMs fresh" + (f": {counts}" if counts else ""))
 
 

@@ -17,7 +17,8 @@ from typing import Dict, Iterator, NamedTuple
 from ..config.fleet_settings import FORBIDDEN_IN_NAMES, NAME_LIMIT, PerVmSettings
 from ..errors import ConfigError
 
-SOURCE_LIMIT = 2 * 1024 * 1024 * 1024   # bytes read of a hosts file or an objects.cache
+SOURCE_LIMIT = 2 * 1024 * 1024 * 1024   # bytes read of an objects.cache (in pieces)
+HOSTS_FILE_LIMIT = 64 * 1024 * 1024      # bytes of a hosts file (read whole)
 _SERVICE = re.compile(rb"^define service \{\n[ \t]+host_name[ \t]+([^\n]*)\n"
                       rb"[ \t]+service_description[ \t]+([^\n]*)\n", re.M)
 
@@ -31,7 +32,8 @@ class CoreHosts(NamedTuple):
     @classmethod
     def load(cls, settings: PerVmSettings) -> CoreHosts:
         if settings.hosts_file:
-            names = _lines(b"".join(_pieces(settings.hosts_file, "hosts file")))
+            names = _lines(b"".join(_pieces(settings.hosts_file, "hosts file",
+                                            HOSTS_FILE_LIMIT)))
         else:
             assert settings.objects_cache
             names = list(_service_hosts(settings.objects_cache, settings.service))
@@ -83,8 +85,9 @@ def _service_hosts(path: str, service: str) -> Iterator[str]:
             yield host.decode("utf-8", "replace").strip()
 
 
-def _pieces(path: str, what: str) -> Iterator[bytes]:
-    """A regular file in pieces of 4 MiB (bounded in all), or a ``ConfigError`` naming it."""
+def _pieces(path: str, what: str, limit: int = SOURCE_LIMIT) -> Iterator[bytes]:
+    """A regular file in pieces of 4 MiB, at most ``limit`` bytes in all, or a ``ConfigError``
+    naming it."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except OSError as exc:
@@ -95,8 +98,8 @@ def _pieces(path: str, what: str) -> Iterator[bytes]:
         if not stat.S_ISREG(info.st_mode):
             raise ConfigError(f"{what} {path} is not a regular file",
                               key="fleet.delivery.per_vm")
-        if info.st_size > SOURCE_LIMIT:
-            raise ConfigError(f"{what} {path} is larger than {SOURCE_LIMIT} bytes",
+        if info.st_size > limit:
+            raise ConfigError(f"{what} {path} is larger than {limit} bytes",
                               key="fleet.delivery.per_vm")
         left = info.st_size + 1   # a file growing while read is read as far as it was
         while left > 0:

@@ -86,7 +86,8 @@ def vm_line(verdict: Verdict) -> str:
     else:
         said = (f"last good backup {age_words(verdict.age)} ago "
                 f"({moment_words(vm.last_success)})")
-    if vm.status and verdict.kind not in ("excluded", "unprotected", "ok"):
+    if vm.status and (vm.reason or verdict.kind == "failed") and \
+            verdict.kind not in ("excluded", "unprotected", "ok"):
         said += f", last backup {vm.status}" + (f": {vm.reason}" if vm.reason else "")
     return said
 

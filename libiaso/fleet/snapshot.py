@@ -19,7 +19,7 @@ import math
 import os
 import re
 import time
-from typing import IO, Any, Dict, List, Optional
+from typing import IO, Any, Dict, Iterator, List, Optional
 
 from ..deadline import Deadline
 from ..errors import IasoError
@@ -44,11 +44,18 @@ class Snapshot:
         self.vms: Dict[str, Vm] = vms or {}
         self.sent: Dict[str, List[Any]] = sent or {}   # service key -> [mark, when sent]
 
-    def to_dict(self) -> Dict[str, Any]:
-        return {"format": FORMAT, "basis": self.basis, "listed_at": self.listed_at,
-                "full_at": self.full_at,
-                "vms": {identity: vm.stored() for identity, vm in self.vms.items()},
-                "sent": self.sent}
+    def json_pieces(self) -> Iterator[str]:
+        """The snapshot as JSON, a VM at a time: 100,000 VMs are never one string or one
+        mapping more in memory."""
+        encode = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+        head = {"format": FORMAT, "basis": self.basis, "listed_at": self.listed_at,
+                "full_at": self.full_at}
+        yield encode(head)[:-1] + ',"sent":' + encode(self.sent) + ',"vms":{'
+        first = True
+        for identity, vm in self.vms.items():
+            yield ("" if first else ",") + encode(identity) + ":" + encode(vm.stored())
+            first = False
+        yield "}}"
 
     @classmethod
     def from_dict(cls, data: Any, basis: str) -> Snapshot:
@@ -144,9 +151,14 @@ class SnapshotFile:
         temporary = f"{self.path}.{os.getpid()}.tmp"
         with self.deadline.held():
             try:
-                text = json.dumps(snapshot.to_dict(), separators=(",", ":"), allow_nan=False)
                 with open(temporary, "w", encoding="utf-8") as handle:
-                    handle.write(text)
+                    batch: List[str] = []
+                    for piece in snapshot.json_pieces():
+                        batch.append(piece)
+                        if len(batch) >= 2000:
+                            handle.write("".join(batch))
+                            batch = []
+                    handle.write("".join(batch))
                     handle.flush()
                     os.fsync(handle.fileno())
                 os.replace(temporary, self.path)

@@ -15,7 +15,18 @@ import json
 import logging
 import re
 import time
-from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    Iterator,
+    List,
+    Mapping,
+    NamedTuple,
+    Optional,
+    Sequence,
+    Tuple,
+)
 
 import nagiosplugin
 
@@ -26,7 +37,8 @@ from ..run.measurement import FAILURE, ApiResource, FailureContext, IasoSummary,
 from ..run.probe_run import ProbeRun
 from ..states import State
 from .follower import JobFollower
-from .outcomes import Finding, OutcomeTable, Verdict, assess, carried_over, clock, named
+from .ledger import Ledger, LedgerEntry
+from .outcomes import Finding, OutcomeTable, Verdict, assess, carried_over, clock, named, stamp
 from .round import JobRound, RoundStore
 from .state_file import FileRounds
 from .track import FINAL_CATEGORIES, NO_ANSWER, JobTrack
@@ -47,6 +59,8 @@ class JobTarget(NamedTuple):
     hostname: str
     launch: Callable[[IasoClient], Any]
     identity: str
+    level: Optional[str] = None                    # a backup's level, to know the job listing's
+    params: Mapping[str, Any] = {}                 # what the target adds to the API's calls
 
 
 class TargetKey(NamedTuple):
@@ -124,6 +138,7 @@ class JobRun(ApiResource):
                                   if "job_status" in profile.endpoints else None)
         self.store = store
         self.launched_now = False
+        self.adopted = 0
         self.steps: Dict[str, float] = {}
         self.tracks: List[JobTrack] = []
         self.previous: Dict[str, JobTrack] = {}
@@ -194,14 +209,24 @@ class JobRun(ApiResource):
         disk would otherwise launch again at every run)."""
         client = self.run.client
         self._timed("auth_time", client.login)
+        found = self._ledger() if checkpoint is not None else {}
         started = time.monotonic()
         pending = []
         for target in self.targets:
+            entry = found.get(target.label)
+            if entry is not None:
+                track = JobTrack(target.label, target.hostname, entry.job_id,
+                                 min(entry.started_at, self.clock()), target=target.identity)
+                log.info("%s of %s: following job %s, launched at %s by another run",
+                         self.kind, target.label, entry.job_id, stamp(entry.started_at))
+                self.tracks.append(track)
+                continue
             track = JobTrack(target.label, target.hostname, None, self.clock(),
                              target=target.identity)
             track.not_started(f"{self.kind} launch interrupted before its answer was recorded")
             self.tracks.append(track)
             pending.append((target, track))
+        self.adopted = len(self.targets) - len(pending)
         if checkpoint is not None:
             with self.run.deadline.held():
                 checkpoint()
@@ -216,6 +241,25 @@ class JobRun(ApiResource):
                     track.started(job_id)
         self.steps["launch_time"] = time.monotonic() - started
         self.launched_now = True
+
+    def _ledger(self) -> Dict[str, LedgerEntry]:
+        """The job each target already has in this relaunch period, launched by a run on
+        another poller (the profile's job listing; none without one)."""
+        env = self.run.environment
+        if "job_list" not in env.profile.endpoints:
+            return {}
+        known = {str(t.job_id) for t in self.tracks + list(self.previous.values())
+                 if t.job_id is not None}
+        ledger = Ledger(self.run.client, env.credentials.username if env.credentials else None)
+        now = self.clock()
+        found = {}
+        for target in self.targets:
+            entries = ledger.recent(self.kind, target.hostname, target.level,
+                                    now - self.relaunch_after, now, target.params)
+            fresh = [e for e in entries if str(e.job_id) not in known]
+            if fresh:
+                found[target.label] = fresh[0]
+        return found
 
     def _poll(self, action: Callable[[JobFollower], Any]) -> None:
         follower = JobFollower(self.run.client, self.table, self.run.deadline,
@@ -401,7 +445,11 @@ class JobSummary(IasoSummary):
         total = len(jobs)
         now = self.resource.clock()
         if self.resource.launched_now and not self.resource.wait:
+            adopted = self.resource.adopted
             ids = ", ".join(f"{t.label} (job {t.job_id})" for t in jobs)
+            if adopted:
+                return (f"following {total} {self._plural(total)} ({adopted} launched by another "
+                        f"run): {ids}")
             return f"launched {total} {self._plural(total)}: {ids}"
         running = [t for t in jobs if not t.finished]
         if not running:

@@ -38,13 +38,14 @@ class CommvaultContract:
     name = "commvault"
     default_prefix = "/webconsole/api"
     default_encoding = "base64"
-    authenticated = ("health", "backup", "restore", "job_status", "vm_list")
+    authenticated = ("health", "backup", "restore", "job_status", "vm_list", "job_list")
     routes: Tuple[Tuple[str, Pattern[str], str], ...] = (
         ("GET", re.compile(r"/?$"), "life"),
         ("POST", re.compile(r"/Login$"), "login"),
         ("GET", re.compile(r"/V4/mediaAgent$"), "health"),
         ("POST", re.compile(r"/Subclient/(?P<subclient>[^/]+)/action/backup$"), "backup"),
         ("GET", re.compile(r"/Job/(?P<job>[^/]+)$"), "job_status"),
+        ("GET", re.compile(r"/Job$"), "job_list"),
         ("POST", re.compile(r"/CreateTask$"), "restore"),
         ("GET", re.compile(r"/V4/VirtualMachines$"), "vm_list"),
     )
@@ -129,7 +130,8 @@ class CommvaultContract:
         if refusal:
             return refusal
         job = self.sim.jobs.start("backup", client, scenario,
-                                  {"level": level, "subclient": str(int(subclient))})
+                                  {"level": level, "subclient": str(int(subclient)),
+                                   "user": scenario.username})
         return Answer(200, {"taskId": job.job_id - 40000, "jobIds": [str(job.job_id)]})
 
     def restore(self, request: Request) -> Answer:
@@ -143,7 +145,8 @@ class CommvaultContract:
             return refusal
         job = self.sim.jobs.start("restore", client, self.sim.scenario,
                                   {"subclient": subclient, "backupset": backupset,
-                                   "destination": destination})
+                                   "destination": destination,
+                                   "user": self.sim.scenario.username})
         return Answer(200, {"taskId": job.job_id - 40000, "jobIds": [str(job.job_id)]})
 
     def job_status(self, request: Request) -> Answer:
@@ -153,6 +156,27 @@ class CommvaultContract:
             return Answer(200, {"totalRecordsWithoutPaging": 0})
         summary = job_summary(*seen, now=self.sim.clock)
         return Answer(200, {"totalRecordsWithoutPaging": 1, "jobs": [{"jobSummary": summary}]})
+
+    def job_list(self, request: Request) -> Answer:
+        """``GET /Job?clientId=&jobFilter=&completedJobLookupTime=``: a client's jobs of one type,
+        active or finished within the lookup time (seconds), newest first."""
+        client_id = request.query.get("clientId") or ""
+        job_type = (request.query.get("jobFilter") or "Backup").strip().lower()
+        lookup = request.query.get("completedJobLookupTime") or str(365 * 86400)
+        if not client_id.isdigit() or job_type not in ("backup", "restore") \
+                or not lookup.isdigit():
+            return Answer(200, {"totalRecordsWithoutPaging": 0})
+        scenario = self.sim.scenario
+        client = scenario.client_named(client_id)
+        jobs = []
+        for seen in self.sim.jobs.recent(job_type, client, scenario):
+            summary = job_summary(*seen, now=self.sim.clock)
+            ended = summary["jobEndTime"]
+            if ended and ended < self.sim.clock() - int(lookup):
+                continue
+            summary["userName"] = {"userName": seen[0].details.get("user", ""), "userId": 1}
+            jobs.append({"jobSummary": summary})
+        return Answer(200, {"totalRecordsWithoutPaging": len(jobs), "jobs": jobs})
 
     def vm_list(self, request: Request) -> Answer:
         """``GET /V4/VirtualMachines``: the whole fleet in one answer, streamed."""

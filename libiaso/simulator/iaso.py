@@ -9,7 +9,7 @@ from typing import Any, Dict, Optional, Pattern, Tuple
 
 from .exchange import ENCODE, Answer, Backend, Request, Stream
 from .inventory import EXCLUDED, Vm
-from .jobs import DEFAULT_REASONS
+from .jobs import DEFAULT_REASONS, describe
 from .scenario import COMPONENTS
 
 # (method, path under the prefix) -> role; what the hostile harnesses route by.
@@ -29,11 +29,12 @@ class IasoContract:
     name = "iaso"
     default_prefix = "/api/v1"
     default_encoding = "plain"
-    authenticated = ("backup", "restore", "job_status", "vm_list")
+    authenticated = ("backup", "restore", "job_status", "vm_list", "job_list")
     routes: Tuple[Tuple[str, Pattern[str], str], ...] = (
         *((method, re.compile(re.escape(path) + "$"), role)
           for (method, path), role in ROUTES.items()),
-        ("GET", re.compile(r"/vms$"), "vm_list"))
+        ("GET", re.compile(r"/vms$"), "vm_list"),
+        ("GET", re.compile(r"/jobs$"), "job_list"))
 
     def __init__(self, sim: Backend) -> None:
         self.sim = sim
@@ -93,7 +94,8 @@ class IasoContract:
         refusal = self._refusal(hostname)
         if refusal:
             return refusal
-        job = self.sim.jobs.start("backup", hostname, self.sim.scenario, {"level": level})
+        job = self.sim.jobs.start("backup", hostname, self.sim.scenario,
+                                  {"level": level, "user": self.sim.scenario.username})
         return Answer(202, {"started": True, "jobId": job.job_id, "hostname": hostname})
 
     def restore(self, request: Request) -> Answer:
@@ -104,8 +106,31 @@ class IasoContract:
         refusal = self._refusal(hostname)
         if refusal:
             return refusal
-        job = self.sim.jobs.start("restore", hostname, self.sim.scenario)
+        job = self.sim.jobs.start("restore", hostname, self.sim.scenario,
+                                  {"user": self.sim.scenario.username})
         return Answer(202, {"started": True, "jobId": job.job_id, "hostname": hostname})
+
+    def job_list(self, request: Request) -> Answer:
+        """``GET /jobs?hostname=&kind=&since=``: a host's jobs of one kind, newest first."""
+        hostname = request.query.get("hostname") or ""
+        kind = (request.query.get("kind") or "").lower()
+        if not hostname or kind not in ("backup", "restore"):
+            return self.error(400, "hostname and kind (backup or restore) are required")
+        try:
+            since = _epoch(request.query.get("since"))
+        except ValueError as exc:
+            return self.error(400, str(exc))
+        jobs = []
+        for job, elapsed, duration in self.sim.jobs.recent(kind, hostname, self.sim.scenario):
+            document = describe(job, elapsed, duration)
+            started = int(self.sim.clock() - elapsed / max(self.sim.scenario.job_speed, 1e-9))
+            if since is not None and started < since:
+                continue
+            document.update({"kind": job.kind, "startTime": started,
+                             "user": job.details.get("user", ""),
+                             "level": job.details.get("level")})
+            jobs.append(document)
+        return Answer(200, {"jobs": jobs})
 
     def job_status(self, request: Request) -> Answer:
         job_id, hostname = _fields(request.body, "jobId", "hostname")

@@ -9,7 +9,7 @@ import itertools
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from .scenario import HostPlan, Scenario
 
@@ -55,6 +55,18 @@ class JobBook:
     def reset(self) -> None:
         with self._lock:
             self._jobs.clear()
+
+    def recent(self, kind: str, hostname: str, scenario: Scenario
+               ) -> List[Tuple[Job, float, float]]:
+        """Every job of ``kind`` of ``hostname``, newest first, with its simulated elapsed time
+        and planned duration (a listing counts no poll)."""
+        with self._lock:
+            found = [job for job in self._jobs.values()
+                     if job.kind == kind and job.hostname.lower() == hostname.lower()]
+            now = self._clock()
+        found.sort(key=lambda job: job.created, reverse=True)
+        return [(job, (now - job.created) * scenario.job_speed,
+                 job.plan.duration or scenario.job_duration) for job in found]
 
     def status(self, job_id: Any, hostname: str, scenario: Scenario) -> Optional[Dict[str, Any]]:
         """The job's status document, or None when the job is not (yet) visible."""

@@ -11,7 +11,7 @@ COMPONENTS: Tuple[Tuple[str, str], ...] = (
     ("index_db", "internal"), ("dedup_db", "internal"), ("object_storage", "external"),
     ("vcenter", "external"), ("inventory", "external"),
 )
-ROLES = ("life", "health", "login", "backup", "job_status", "restore", "vm_list")
+ROLES = ("life", "health", "login", "backup", "job_status", "restore", "vm_list", "job_list")
 BODY_FAULTS = ("html", "malformed", "truncated", "empty", "list", "huge")
 OUTCOMES = ("success", "warnings", "errors", "failed", "killed", "stuck", "pending",
             "failed_to_start", "refused")
@@ -92,6 +92,7 @@ class Scenario:
     job_duration: float = 60.0
     hosts: Mapping[str, HostPlan] = field(default_factory=dict)
     subclients: Mapping[str, str] = field(default_factory=dict)   # Commvault subclient id -> client
+    clients: Mapping[str, str] = field(default_factory=dict)      # Commvault client id -> client
     inventory: InventorySpec = field(default_factory=lambda: inventory_from(None))
 
     def fault(self, role: str) -> EndpointFault:
@@ -103,6 +104,10 @@ class Scenario:
     def client_of(self, subclient_id: str) -> str:
         """The client a Commvault subclient belongs to (``subclients:``; else ``client-<id>``)."""
         return self.subclients.get(subclient_id, f"client-{subclient_id}")
+
+    def client_named(self, client_id: str) -> str:
+        """The client of a Commvault client id (``clients:``; else ``client-<id>``)."""
+        return self.clients.get(client_id, f"client-{client_id}")
 
 
 def scenario_from(data: Any) -> Scenario:
@@ -137,6 +142,11 @@ def scenario_from(data: Any) -> Scenario:
             raise ScenarioError(f"subclients.{key}: expected a subclient number and a client "
                                 "name")
         subclients[str(int(key))] = client
+    clients: Dict[str, str] = {}
+    for key, client in _pop_mapping(data, "clients").items():
+        if not str(key).isdigit() or not isinstance(client, str) or not client:
+            raise ScenarioError(f"clients.{key}: expected a client number and a client name")
+        clients[str(int(key))] = client
     inventory = inventory_from(data.pop("inventory", None))
     scalars = {k: data.pop(k) for k in list(data) if k in (
         "reject_logins", "token_lifetime", "job_speed", "job_duration")}
@@ -149,7 +159,7 @@ def scenario_from(data: Any) -> Scenario:
     if login.get("password_encoding") not in (None, *PASSWORD_ENCODINGS):
         raise ScenarioError("credentials.password_encoding: expected plain or base64")
     return Scenario(components=dict(components), endpoints=endpoints, hosts=hosts,
-                    subclients=subclients, inventory=inventory, **login, **scalars)
+                    subclients=subclients, clients=clients, inventory=inventory, **login, **scalars)
 
 
 def inventory_from(data: Any) -> InventorySpec:

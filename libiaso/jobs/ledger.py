@@ -1,0 +1,94 @@
+"""The API's own record of a host's recent jobs: what makes job checks right on several pollers.
+
+Runs of one backup or restore service may land on different machines (an Icinga 2 zone with two
+satellite endpoints, mod_gearman workers), each with its own disk. A state file alone would let
+each launch its own job. So before launching, a check asks the API for the host's jobs of that
+kind started within the relaunch interval (the profile's ``job_list`` role) and follows the one
+it finds instead of launching another; the state file keeps only what one poller has seen (the
+clocks of stalls and waits). Jobs are the check's own when the listing says who launched them
+(the configured user) and at which level; without those fields, any job of the kind counts.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any, Dict, List, Mapping, NamedTuple, Optional
+
+from ..api.answers import Answer, job_id_problem, read
+from ..api.client import IasoClient
+from ..errors import IasoError, WrongType
+
+log = logging.getLogger("iaso.jobs")
+KINDS = {"text": "str", "any": "id"}
+
+
+class LedgerEntry(NamedTuple):
+    """One job of the listing, as far as the profile reads it."""
+
+    job_id: Any
+    started_at: float
+    status: Optional[str]
+    user: Optional[str]
+    level: Optional[str]
+
+
+class Ledger:
+    """The job listing of one environment, read through the client."""
+
+    def __init__(self, client: IasoClient, username: Optional[str]) -> None:
+        self.client = client
+        self.username = username
+
+    def recent(self, kind: str, hostname: str, level: Optional[str], since: float, now: float,
+               params: Mapping[str, Any]) -> List[LedgerEntry]:
+        """The host's jobs of ``kind`` started at or after ``since``, newest first, that are
+        this check's (same user and level where the listing says)."""
+        answer = self.client.call("job_list", {
+            **params, "hostname": hostname, "kind": kind, "job_type": kind.capitalize(),
+            "since": int(since), "window": max(1, int(now - since))})
+        items = answer.field("items", "list")
+        entries = [self._entry(answer, item, index) for index, item in enumerate(items)]
+        mine = [e for e in entries
+                if e.started_at >= since
+                and (self.username is None or not e.user
+                     or e.user.lower() == self.username.lower())
+                and (level is None or not e.level or e.level.lower() == level.lower())]
+        wrong_host = [e for e, item in zip(entries, items)
+                      if not _same_host(answer, item, hostname)]
+        if wrong_host:
+            raise WrongType(f"the job listing for {hostname} holds job {wrong_host[0].job_id} "
+                            "of another host", field=answer.endpoint.field_path("hostname"),
+                            url=answer.url)
+        return sorted(mine, key=lambda e: e.started_at, reverse=True)
+
+    def _entry(self, answer: Answer, item: Any, index: int) -> LedgerEntry:
+        endpoint = answer.endpoint
+        values: Dict[str, Any] = {}
+        for name, required in (("job_id", True), ("started_at", True), ("status", False),
+                               ("user", False), ("level", False)):
+            if not required and not endpoint.configured(name):
+                values[name] = None
+                continue
+            spec = endpoint.spec(name)
+            kind = "time" if name == "started_at" else KINDS.get(spec.type, spec.type)
+            try:
+                values[name] = read(item, spec, kind, required=required, url=answer.url)
+            except IasoError as exc:
+                raise WrongType(f"job {index + 1} of the listing: {exc.message}",
+                                field=spec.path, url=answer.url) from None
+        problem = job_id_problem(values["job_id"])
+        if problem:
+            raise WrongType(f"job {index + 1} of the listing: its ID {problem}",
+                            field=endpoint.field_path("job_id"), url=answer.url)
+        return LedgerEntry(values["job_id"], float(values["started_at"]), values["status"],
+                           values["user"], values["level"])
+
+
+def _same_host(answer: Answer, item: Any, hostname: str) -> bool:
+    endpoint = answer.endpoint
+    if not endpoint.configured("hostname"):
+        return True
+    try:
+        found = read(item, endpoint.spec("hostname"), "str", required=False)
+    except IasoError:
+        return False
+    return found is None or found.strip().lower() == hostname.lower()

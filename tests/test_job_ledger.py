@@ -1,0 +1,135 @@
+"""Job checks on several pollers without a shared disk: the API's job listing decides.
+
+Two pollers are two state directories (two machines' disks) with one API: whichever runs when a
+launch is due launches, the other finds that job in the host's recent jobs and follows it, and
+each relaunch period has one launch per target, whoever runs.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Dict
+
+import pytest
+import yaml
+from conftest import play
+from job_harness import HOUR, Clocked, clock_the_probes, job_config, run
+
+
+@pytest.fixture
+def clocked(sim: Any, monkeypatch: pytest.MonkeyPatch) -> Clocked:
+    return clock_the_probes(sim, monkeypatch)
+
+
+def poller(tmp_path: Path, sim: Any, name: str, **profile: Any) -> Path:
+    """A poller's configuration: its own directory, its own state directory."""
+    home = tmp_path / name
+    home.mkdir()
+    config = job_config(home, sim)
+    if profile:
+        data = yaml.safe_load(config.read_text())
+        data["environments"]["lab"]["profile"] = profile
+        config.write_text(yaml.safe_dump(data))
+    return config
+
+
+LONG = {"job_speed": 1, "job_duration": HOUR}
+
+
+def test_ok_a_second_poller_follows_the_jobs_the_first_launched(sim: Any, tmp_path: Path,
+                                                                 clocked: Clocked) -> None:
+    play(sim, LONG)
+    first, second = poller(tmp_path, sim, "a"), poller(tmp_path, sim, "b")
+    launched = run("backup", first, "-S", "linux")
+    assert launched.first_line.startswith("IASO BACKUP OK - lab: launched 3 backups")
+    clocked.advance(600)
+    followed = run("backup", second, "-S", "linux")
+    assert followed.code == 0, followed.output
+    assert followed.first_line.startswith(
+        "IASO BACKUP OK - lab: following 3 backups (3 launched by another run)")
+    assert sim.counters["backup"] == 3
+    for minutes in range(20, 121, 10):      # checks land on either poller, turn by turn
+        clocked.advance(600)
+        outcome = run("backup", first if minutes % 20 else second, "-S", "linux")
+        assert outcome.code == 0, outcome.output
+    assert "3 of 3 backups completed" in outcome.first_line
+    assert sim.counters["backup"] == 3
+
+
+def test_ok_one_launch_per_period_whichever_poller_runs(sim: Any, tmp_path: Path,
+                                                        clocked: Clocked) -> None:
+    play(sim, {"job_speed": 1, "job_duration": 600})
+    pollers = [poller(tmp_path, sim, name) for name in ("a", "b")]
+    for period in range(3):
+        for turn in range(8):                 # 8 runs a period, alternating, 15 min apart
+            run("backup", pollers[(period + turn) % 2], "-S", "linux",
+                "--relaunch-after", str(2 * HOUR))
+            clocked.advance(900)
+        assert sim.counters["backup"] == 3 * (period + 1), f"period {period}"
+
+
+def test_crit_a_failed_job_is_reported_by_the_poller_that_did_not_launch_it(
+        sim: Any, tmp_path: Path, clocked: Clocked) -> None:
+    play(sim, {"job_speed": 1, "job_duration": 600,
+               "hosts": {"vm-b": {"outcome": "failed", "at_percent": 40}}})
+    first, second = poller(tmp_path, sim, "a"), poller(tmp_path, sim, "b")
+    run("backup", first, "-S", "linux")
+    clocked.advance(900)
+    seen = run("backup", second, "-S", "linux")
+    assert seen.first_line.startswith("IASO BACKUP OK - lab: following 3 backups")
+    clocked.advance(900)
+    failed = run("backup", second, "-S", "linux")
+    assert failed.code == 2 and "1 of 3 backups failed: vm-b (Failed)" in failed.first_line
+    assert sim.counters["backup"] == 3
+
+
+def test_ok_jobs_of_another_level_or_account_are_not_taken_for_ours(sim: Any, tmp_path: Path,
+                                                                   clocked: Clocked) -> None:
+    import requests
+
+    play(sim, LONG)
+    token = requests.post(sim.url + "/login", timeout=5,
+                          json={"username": sim.scenario.username,
+                                "password": sim.scenario.password}).json()["token"]
+    requests.post(sim.url + "/backups", timeout=5, headers={"Authorization": f"Bearer {token}"},
+                  json={"hostname": "vm-a", "backupLevel": "full"})   # vm-a's level: incremental
+    sim.jobs.recent("backup", "vm-a", sim.scenario)[0][0].details["user"] = "someone-else"
+    requests.post(sim.url + "/backups", timeout=5, headers={"Authorization": f"Bearer {token}"},
+                  json={"hostname": "vm-c", "backupLevel": "incremental"})
+    sim.jobs.recent("backup", "vm-c", sim.scenario)[0][0].details["user"] = "someone-else"
+    outcome = run("backup", poller(tmp_path, sim, "a"), "-S", "linux")
+    assert outcome.first_line.startswith("IASO BACKUP OK - lab: launched 3 backups"), \
+        outcome.output
+    assert sim.counters["backup"] == 5
+
+
+def test_ok_without_a_job_listing_each_poller_keeps_its_own_state(sim: Any, tmp_path: Path,
+                                                                  clocked: Clocked) -> None:
+    play(sim, LONG)
+    no_listing: Dict[str, Any] = {"version": 2, "endpoints": {"job_list": None}}
+    first = poller(tmp_path, sim, "a", **no_listing)
+    second = poller(tmp_path, sim, "b", **no_listing)
+    run("backup", first, "-S", "linux")
+    run("backup", second, "-S", "linux")
+    assert sim.counters["backup"] == 6   # the documented single-poller behaviour
+
+
+def test_crit_a_listing_that_cannot_be_read_launches_nothing(sim: Any, tmp_path: Path,
+                                                            clocked: Clocked) -> None:
+    play(sim, dict(LONG, endpoints={"job_list": {"status": 503}}))
+    outcome = run("backup", poller(tmp_path, sim, "a"), "-S", "linux")
+    assert outcome.code == 2 and "/jobs answered HTTP 503" in outcome.first_line, \
+        outcome.output
+    assert sim.counters["backup"] == 0
+    play(sim, LONG)
+    again = run("backup", poller(tmp_path, sim, "b"), "-S", "linux")
+    assert again.first_line.startswith("IASO BACKUP OK - lab: launched 3 backups")
+
+
+def test_crit_a_listing_holding_another_hosts_job_is_refused(sim: Any, tmp_path: Path,
+                                                            clocked: Clocked) -> None:
+    play(sim, dict(LONG, endpoints={"job_list": {"body": {"json": {"jobs": [
+        {"jobId": 7, "hostname": "vm-z", "kind": "backup", "status": "Running",
+         "startTime": int(clocked()), "user": "nagios", "level": "incremental"}]}}}}))
+    outcome = run("backup", poller(tmp_path, sim, "a"), "-S", "linux")
+    assert outcome.code == 2 and "of another host" in outcome.first_line, outcome.output
+    assert sim.counters["backup"] == 0
