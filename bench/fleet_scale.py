@@ -15,8 +15,8 @@ check, start, the time until every service shows its result, and the core's RSS.
 
 Targets: under 10 CPU seconds and 300 MiB for 50,000 VMs, cost growing linearly.
 
-    .venv/bin/python bench/fleet_scale.py [--sizes 10000,50000,100000] [--probe-runs 20]
-                                         [--no-core]
+    .venv/bin/python bench/fleet_scale.py [--sizes 10000,50000,100000] [--repeat 3]
+                                         [--probe-runs 20] [--no-core]
 """
 from __future__ import annotations
 
@@ -160,6 +160,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="10000,50000,100000")
     parser.add_argument("--probe-runs", type=int, default=20)
+    parser.add_argument("--repeat", type=int, default=3, help="rounds per size (medians)")
     parser.add_argument("--no-core", action="store_true", help="skip the Nagios 4 part")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -171,7 +172,7 @@ def main() -> None:
         iaso = SimulatorProcess(work, "iaso")
         commvault = SimulatorProcess(work, "commvault")
         try:
-            rows = run_sizes(work, iaso, commvault, sizes)
+            rows = run_sizes(work, iaso, commvault, sizes, args.repeat)
             unit = probe_cost(iaso.url, work, args.probe_runs)
             report(rows, unit)
             if not args.no_core and Path("/usr/sbin/nagios4").exists():
@@ -182,30 +183,42 @@ def main() -> None:
 
 
 def run_sizes(work: Path, iaso: SimulatorProcess, commvault: SimulatorProcess,
-              sizes: List[int]) -> List[Any]:
+              sizes: List[int], repeat: int) -> List[Any]:
+    """Per size, ``repeat`` rounds (each from an empty snapshot), the median of each run."""
     rows = []
     spool = work / "spool"
     for size in sizes:
         hosts = work / f"hosts-{size}"
         hosts.write_text(vm_names(size))
-        iaso.inventory(size)
-        empty(spool)
-        config = configure(work, iaso.url, "iaso", spool, hosts, state=f"state-{size}")
-        full = collector(config)
-        if "VMs" not in full.output:
-            raise SystemExit(f"collector failed at {size}: {full.output}")
-        rows.append((f"{size:,} VMs, iaso, full", size, full, requests_of(full), spool_size(spool)))
-        if size == 50000:
+        runs: Dict[str, List[Cost]] = {}
+        spooled: Dict[str, int] = {}
+
+        def measure(label: str, config: Path, runs: Dict[str, List[Cost]] = runs,
+                    spooled: Dict[str, int] = spooled) -> None:
             empty(spool)
-            again = collector(config)
-            rows.append((f"{size:,} VMs, iaso, incremental", size, again, requests_of(again),
-                         spool_size(spool)))
-            commvault.inventory(size)
-            empty(spool)
-            cv = configure(work, commvault.url, "commvault", spool, hosts, state="state-cv")
-            whole = collector(cv)
-            rows.append((f"{size:,} VMs, commvault (1 answer)", size, whole, requests_of(whole),
-                         spool_size(spool)))
+            cost = collector(config)
+            if "VMs" not in cost.output:
+                raise SystemExit(f"collector failed ({label}): {cost.output}")
+            runs.setdefault(label, []).append(cost)
+            spooled[label] = spool_size(spool)
+
+        for _ in range(repeat):
+            for state in ("state-iaso", "state-cv"):
+                shutil.rmtree(work / state, ignore_errors=True)
+            iaso.inventory(size)
+            config = configure(work, iaso.url, "iaso", spool, hosts, state="state-iaso")
+            measure(f"{size:,} VMs, iaso, full", config)
+            if size == 50000:
+                measure(f"{size:,} VMs, iaso, incremental", config)
+                commvault.inventory(size)
+                measure(f"{size:,} VMs, commvault (1 answer)",
+                        configure(work, commvault.url, "commvault", spool, hosts,
+                                  state="state-cv"))
+        for label, costs in runs.items():
+            cost = Cost(statistics.median(c.wall for c in costs),
+                        statistics.median(c.cpu for c in costs),
+                        statistics.median(c.rss for c in costs), costs[-1].output)
+            rows.append((label, size, cost, requests_of(cost), spooled[label]))
     return rows
 
 
@@ -214,8 +227,8 @@ def spool_size(spool: Path) -> int:
 
 
 def report(rows: List[Any], unit: Cost) -> None:
-    print(f"Fleet check, one run per line (machine: {os.cpu_count()} cores); every VM is also a "
-          "host given its own result")
+    print(f"Fleet check, medians of the rounds (machine: {os.cpu_count()} cores); every VM is "
+          "also a host given its own result")
     print(f"{'':38} {'requests':>9} {'listing MB':>11} {'wall s':>8} {'CPU s':>7} "
           f"{'peak RSS MiB':>13} {'CPU us/VM':>10} {'spool MB':>9}")
     for label, size, cost, requests, spooled in rows:

@@ -47,6 +47,33 @@ def _lower_hex(encoded: str) -> str:
     return re.sub(r"%[0-9A-F]{2}", lambda match: match.group(0).lower(), encoded)
 
 
+_SHORT_ESCAPES = {'"': '\\"', "\\": "\\\\", "/": "\\/", "\b": "\\b", "\f": "\\f",
+                  "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _hex(number: int) -> str:
+    """Four hexadecimal digits matching either case (Python writes \\u00ef, .NET \\u00EF)."""
+    return "".join(f"[{d.lower()}{d.upper()}]" if d.isalpha() else d for d in f"{number:04x}")
+
+
+def json_escaped_pattern(secret: str) -> re.Pattern[str]:
+    """``secret`` as any JSON serialiser may write it: each character as itself, as a short
+    escape, or as a \\u escape in either case (a surrogate pair beyond the first plane)."""
+    parts = []
+    for char in secret:
+        code = ord(char)
+        ways = [re.escape(char)]
+        if char in _SHORT_ESCAPES:
+            ways.append(re.escape(_SHORT_ESCAPES[char]))
+        if code < 0x10000:
+            ways.append("\\\\u" + _hex(code))
+        else:
+            high, low = 0xD800 + ((code - 0x10000) >> 10), 0xDC00 + ((code - 0x10000) & 0x3FF)
+            ways.append("\\\\u" + _hex(high) + "\\\\u" + _hex(low))
+        parts.append("(?:" + "|".join(ways) + ")")
+    return re.compile("".join(parts))
+
+
 class Redactor:
     """Masks every registered secret, in every encoded form, in a text or a JSON-ready value."""
 
@@ -54,6 +81,7 @@ class Redactor:
 
     def __init__(self) -> None:
         self._forms: List[str] = []
+        self._patterns: List[re.Pattern[str]] = []
 
     def add(self, secret: str) -> None:
         if not secret:
@@ -62,11 +90,16 @@ class Redactor:
             if (len(form) >= self.MINIMUM or form == secret) and form not in self._forms:
                 self._forms.append(form)
         self._forms.sort(key=len, reverse=True)
+        if len(secret) >= self.MINIMUM:
+            self._patterns.append(json_escaped_pattern(secret))
 
     def __call__(self, text: str) -> str:
         for form in self._forms:
             if form in text:
                 text = text.replace(form, MASK)
+        if "\\" in text:
+            for pattern in self._patterns:
+                text = pattern.sub(MASK, text)
         return text
 
     def value(self, data: Any) -> Any:

@@ -34,9 +34,10 @@ class Authentication(ApiResource):
     def measure(self) -> Iterator[nagiosplugin.Metric]:
         login = self.run.client.login()
         yield self.seconds("login_time", login.elapsed)
-        if login.lifetime is not None:
+        lifetime = login.lifetime()
+        if lifetime is not None:
             self.lifetime_known = True
-            yield nagiosplugin.Metric("token_lifetime", round(login.lifetime), "s", min=0,
+            yield nagiosplugin.Metric("token_lifetime", round(lifetime), "s", min=0,
                                       context="token_lifetime")
 
 

@@ -69,14 +69,15 @@ def record_outputs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
 def leaked_secrets() -> List[str]:
     """Where the password (in any encoded form) or an issued token appears in what the session
     left: probe outputs, subprocess stdout and stderr, and every file under pytest's basetemp."""
-    from libiaso.redaction import encoded_forms
+    from libiaso.redaction import Redactor
 
-    wanted = encoded_forms(PASSWORD) + [t for sim in SIMULATORS for t in sim.issued]
+    wanted = Redactor()   # knows every encoded form, JSON escapes of any serialiser included
+    for secret in [PASSWORD, *(t for sim in SIMULATORS for t in sim.issued)]:
+        wanted.add(secret)
     found: List[str] = []
     for output in OUTPUTS:
-        for secret in wanted:
-            if secret in output:
-                found.append(f"an output: {output[:200]!r}")
+        if wanted(output) != output:
+            found.append(f"an output: {output[:200]!r}")
     for base in BASETEMP:
         for path in base.rglob("*"):
             if path.name == "password" or path.is_symlink() or not path.is_file():
@@ -85,7 +86,8 @@ def leaked_secrets() -> List[str]:
                 text = path.read_bytes()[:5_000_000].decode("utf-8", "replace")
             except OSError:
                 continue
-            found.extend(f"{path}" for secret in wanted if secret in text)
+            if wanted(text) != text:
+                found.append(f"{path}")
     return found
 
 

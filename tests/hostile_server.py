@@ -16,6 +16,7 @@ import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
+from urllib.parse import parse_qsl
 
 from libiaso.simulator.scenario import scenario_from
 from libiaso.simulator.server import ROUTES, Simulator
@@ -352,15 +353,18 @@ class HostileServer:
         if behaviour is None:
             conn.sendall(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
             return
-        route = "/" + parts[3]
+        route, _, query = ("/" + parts[3]).partition("?")
         role = ROUTES.get((method, route[len("/api/v1"):])) if route.startswith("/api/v1/") \
             else None
         try:
             request_document = json.loads(body) if body else None
         except ValueError:
             request_document = None
-        status, document = (200, {}) if role is None else getattr(self.contract, role)(
-            request_document, {})
+        if role == "job_list":
+            status, document = self.contract.job_list(None, {}, dict(parse_qsl(query)))
+        else:
+            status, document = (200, {}) if role is None else getattr(self.contract, role)(
+                request_document, {})
         behaviour.handle(Exchange(conn, method, path, role, status, document, self))
 
 

@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+from urllib.parse import parse_qsl
 
 from libiaso.simulator.jobs import JobBook
 from libiaso.simulator.scenario import scenario_from
@@ -224,10 +225,14 @@ class WireServer:
         if role is None:
             return 404, {"statusCode": 404, "message": "no such route"}
         contract = ex.state.contract
-        if role in ("backup", "restore", "job_status") and \
+        if role in ("backup", "restore", "job_status", "job_list") and \
                 not contract.authorised(ex.received.headers):
             return 401, {"statusCode": 401, "message": "token missing, invalid or expired"}
-        status, document = getattr(contract, role)(ex.request, ex.received.headers)
+        if role == "job_list":
+            query = dict(parse_qsl(ex.received.target.partition("?")[2]))
+            status, document = contract.job_list(None, ex.received.headers, query)
+        else:
+            status, document = getattr(contract, role)(ex.request, ex.received.headers)
         if role in ("backup", "restore") and status == 202:
             with self.lock:
                 ex.state.count(("launched", role))
@@ -313,7 +318,7 @@ class WireServer:
                          b"Connection: close\r\n\r\n")
             return False
         case = parts[2]
-        route = "/" + parts[3]
+        route = "/" + parts[3].split("?", 1)[0]
         if route.startswith("/api/v1/"):
             received.role = ROUTES.get((received.method, route[len("/api/v1"):]))
         state = self.state(case)

@@ -121,7 +121,16 @@ class NagiosCore:
         return path.read_text(errors="replace") if path.exists() else ""
 
     def command(self, line: str) -> None:
-        with open(self.var / "nagios.cmd", "w") as pipe:
+        """One external command, written to the core's FIFO once the core has made it (opened
+        too early, the path would become a plain file and the command lost)."""
+        path = self.var / "nagios.cmd"
+        for _ in range(200):
+            if path.is_fifo():
+                break
+            time.sleep(0.05)
+        else:
+            raise RuntimeError(f"{path} is not the core's command FIFO")
+        with open(path, "w") as pipe:
             pipe.write(f"[{int(time.time())}] {line}\n")
 
     def force_checks(self, host: str) -> None:

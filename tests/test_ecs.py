@@ -206,6 +206,8 @@ class Run(NamedTuple):
 
 
 JOBS = {"job_speed": 60, "job_duration": 30}
+BIG = [f"vm-{index:03d}" for index in range(120)]
+LONG_REASON = "Failure reason: " + "the media agent did not answer in time; " * 15
 RUNS = (
     Run("ok-life", {}, check_iaso_life, ("-w", "1", "-c", "2")),
     Run("ok-life-slow-answer", {"endpoints": {"life": {"latency": 0.3}}}, check_iaso_life, ()),
@@ -238,6 +240,10 @@ RUNS = (
         check_iaso_restore, ("-R", "rb", "--wait")),
     Run("crit-health-malformed-answer", {"endpoints": {"health": {"body": "malformed"}}},
         check_iaso_health, (), "NotJson"),
+    Run("crit-backup-big-set-all-failed-record-made-to-fit",
+        {**JOBS, "hosts": {host: {"outcome": "failed", "at_percent": 10, "reason": LONG_REASON}
+                           for host in BIG}},
+        check_iaso_backup, ("-S", "big", "--wait", "-t", "20")),
     Run("unknown-environment-not-configured", {}, check_iaso_life, ("-E", "nosuch"),
         "ConfigError"),
 )
@@ -257,7 +263,8 @@ def written(simulator: Any, tmp_path_factory: pytest.TempPathFactory) -> Dict[st
     config = write_config(tmp_path, simulator.url, extra={
         "jobs": {"state_dir": str(tmp_path / "state"), "poll_interval": 0.2},
         "backup_sets": {"pair": [{"hostname": "vm-a", "level": "incremental"},
-                                 {"hostname": "vm-b", "level": "full"}]},
+                                 {"hostname": "vm-b", "level": "full"}],
+                        "big": [{"hostname": host, "level": "full"} for host in BIG]},
         "restores": {
             "r": {"hostname": "vm-a", "file_name": "f", "source_path": "/", "destination": "/tmp"},
             "rb": {"hostname": "vm-b", "file_name": "f", "source_path": "/",

@@ -268,12 +268,21 @@ def test_crit_the_deadline_ends_the_run_with_its_output(tmp_path: Path, sim: Any
                     r"the probe's deadline \(-t 3\)", outcome.first_line), outcome.output
 
 
-def test_unknown_a_version_1_profile_has_no_listing(tmp_path: Path, sim: Any) -> None:
-    config = write_config(tmp_path, sim.url, extra={"fleet": {}})
+def test_ok_a_version_1_profile_reads_our_contracts_listing(tmp_path: Path, sim: Any) -> None:
+    play(sim, {"inventory": dict(CLEAN)})
+    config = write_config(tmp_path, sim.url, extra={"fleet": {"state_dir": str(tmp_path / "s")},
+                                                    "profile": {"auth": {"prefix": "Bearer "}}})
+    outcome = run(config, "--no-deliver")
+    assert outcome.code == 0, outcome.output
+
+
+def test_unknown_a_profile_without_listing_says_so(tmp_path: Path, sim: Any) -> None:
+    config = write_config(tmp_path, sim.url, extra={
+        "fleet": {"state_dir": str(tmp_path / "s")},
+        "profile": {"version": 2, "endpoints": {"vm_list": None}}})
     outcome = run(config)
     assert outcome.code == 3
-    assert "the profile has no vm_list endpoint: the fleet listing needs a version 2 profile" in \
-        outcome.first_line
+    assert "the profile has no vm_list endpoint" in outcome.first_line
 
 
 def test_unknown_every_vm_excluded_says_nothing(tmp_path: Path, sim: Any) -> None:

@@ -25,10 +25,9 @@ def poller(tmp_path: Path, sim: Any, name: str, **profile: Any) -> Path:
     home = tmp_path / name
     home.mkdir()
     config = job_config(home, sim)
-    if profile:
-        data = yaml.safe_load(config.read_text())
-        data["environments"]["lab"]["profile"] = profile
-        config.write_text(yaml.safe_dump(data))
+    data = yaml.safe_load(config.read_text())
+    data["environments"]["lab"]["profile"] = profile or {"version": 2}   # our contract, whole
+    config.write_text(yaml.safe_dump(data))
     return config
 
 
@@ -117,7 +116,7 @@ def test_crit_a_listing_that_cannot_be_read_launches_nothing(sim: Any, tmp_path:
                                                             clocked: Clocked) -> None:
     play(sim, dict(LONG, endpoints={"job_list": {"status": 503}}))
     outcome = run("backup", poller(tmp_path, sim, "a"), "-S", "linux")
-    assert outcome.code == 2 and "/jobs answered HTTP 503" in outcome.first_line, \
+    assert outcome.code == 2 and "job listing of vm-a failed: " in outcome.first_line, \
         outcome.output
     assert sim.counters["backup"] == 0
     play(sim, LONG)

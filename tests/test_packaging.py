@@ -67,6 +67,9 @@ def test_ok_wheel_carries_every_object_file_and_the_sample(built: Built) -> None
     expected = {path.name for path in etc.iterdir() if path.is_file()}
     for core in ("nagios", "icinga2"):
         expected |= {f"{core}/{path.name}" for path in (etc / core).iterdir() if path.is_file()}
+    desk = etc / "request-tracker"
+    expected |= {f"request-tracker/{path.relative_to(desk)}" for path in desk.rglob("*")
+                 if path.is_file()}
     assert carried == expected
 
 

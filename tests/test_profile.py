@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any, Dict
 
 import pytest
-import yaml
 from conftest import play, write_config
 
 from iaso_probes.check_iaso_auth import probe as auth
@@ -36,7 +35,8 @@ def test_ok_v2_body_template_replaces_the_base_body(tmp_path: Path, sim: Any) ->
 
 
 def test_ok_v1_body_template_is_still_merged_as_before(tmp_path: Path, sim: Any) -> None:
-    config = configured(tmp_path, sim, {"endpoints": {"backup": {"body": {"client": "{hostname}"}}}})
+    v1 = {"endpoints": {"backup": {"body": {"client": "{hostname}"}}}}
+    config = configured(tmp_path, sim, v1)
     endpoint = load_config(str(config)).environment(None).profile.endpoint("backup")
     assert set(endpoint.render_body({"hostname": "vm-a", "level": "full"})) == {
         "client", "hostname", "backupLevel"}

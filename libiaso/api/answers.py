@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import base64
 import json
-import math
-import re
 import time
-from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Mapping, NamedTuple, Optional, Tuple
 from urllib.parse import urlsplit
 
 from ..config.profile import WHOLE, Endpoint, FieldSpec, Rule
@@ -26,6 +24,14 @@ from ..errors import (
     WrongType,
 )
 from ..states import State
+from .conversions import (
+    NUMBER_LIMIT,
+    NUMBER_TEXT,
+    epoch_of_iso8601,
+    finite,
+    number_of_text,
+    seconds_of_duration,
+)
 
 ERROR_TEXT_LIMIT = 160
 ABSENT = object()
@@ -41,12 +47,19 @@ class Answer(NamedTuple):
     size: int
     document: Any   # a JSON value, or the text of a text answer
     redact: Callable[[str], str] = str   # the run's masking of secrets, for the API's texts
+    headers: Mapping[str, str] = {}      # the answer's headers, for fields read from them
 
     def field(self, name: str, kind: str, *, required: bool = True) -> Any:
         """The answer field the profile calls ``name``, read as its spec says and checked to
         be of ``kind``; errors name the configured path."""
-        return read(self.document, self.endpoint.spec(name), kind, required=required,
-                    url=self.url, elapsed=self.elapsed)
+        spec = self.endpoint.spec(name)
+        if spec.source == "header":
+            value = next((v for k, v in self.headers.items() if k.lower() == spec.path.lower()),
+                         None)
+            return field({"v": value}, "v", kind, required=required, url=self.url,
+                         elapsed=self.elapsed, shown=f"header {spec.path}")
+        return read(self.document, spec, kind, required=required, url=self.url,
+                    elapsed=self.elapsed)
 
     def has(self, name: str) -> bool:
         """True if the field the profile calls ``name`` is configured and present."""
@@ -210,20 +223,6 @@ def field(document: Any, dotted: str, kind: str, *, required: bool = True,
     return value
 
 
-NUMBER_LIMIT = 1e15   # no duration, percentage or epoch time of this API comes near
-
-
-def finite(value: Any) -> bool:
-    """True for a number that every later computation can take (no inf, NaN or 10**400)."""
-    try:
-        return math.isfinite(value) and abs(value) <= NUMBER_LIMIT
-    except OverflowError:
-        return False
-
-
-_NUMBER_TEXT = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
-
-
 def read(document: Any, spec: FieldSpec, kind: str, *, required: bool = True,
          url: Optional[str] = None, elapsed: Optional[float] = None) -> Any:
     """The value a field spec points at, converted as the spec says, checked to be ``kind``.
@@ -262,44 +261,34 @@ def _word(value: Any) -> Optional[str]:
 def _converted(value: Any, spec: FieldSpec, kind: str) -> Any:
     if kind == "time":
         return _time(value, spec.source)
+    if spec.source == "duration" and kind in ("number", "int"):
+        if isinstance(value, str):
+            return seconds_of_duration(value)
+        return value
+    if kind == "str" and isinstance(value, int) and not isinstance(value, bool):
+        return str(value)   # a status written as a code is a word all the same
     if spec.source != "text" or not isinstance(value, str):
         return value
-    text = value.strip()
-    if kind in ("number", "int") and _NUMBER_TEXT.fullmatch(text):
-        number = float(text)
-        if kind == "int" or (number.is_integer() and "." not in text and "e" not in
-                             text.lower()):
-            return int(number) if finite(number) else number
-        return number
-    if kind == "bool" and text.lower() in ("true", "false"):
-        return text.lower() == "true"
-    if kind in ("number", "int", "bool"):
-        raise ValueError(_KINDS[kind][1] + " (or its text)")
+    if kind in ("number", "int"):
+        return number_of_text(value, kind == "int")
+    if kind == "bool" and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    if kind == "bool":
+        raise ValueError("true or false (or its text)")
     return value
 
 
 def _time(value: Any, source: str) -> float:
     """Epoch seconds from an epoch number (or its text) or an ISO 8601 text."""
     if source in ("epoch", "epoch_ms"):
-        if isinstance(value, str) and _NUMBER_TEXT.fullmatch(value.strip()):
+        if isinstance(value, str) and NUMBER_TEXT.fullmatch(value.strip()):
             value = float(value)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not finite(value):
             raise ValueError("an epoch time")
         return float(value) / (1000.0 if source == "epoch_ms" else 1.0)
     if not isinstance(value, str):
         raise ValueError("an ISO 8601 time")
-    from datetime import datetime, timezone
-
-    text = value.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise ValueError("an ISO 8601 time") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.timestamp()
+    return epoch_of_iso8601(value)
 
 
 def same_value(value: Any, allowed: Tuple[Any, ...]) -> bool:
@@ -329,12 +318,17 @@ def error_text(raw: bytes, redact: Callable[[str], str] = str) -> Optional[str]:
     Masked whole, then cut: a secret echoed across the cut must not leave its first half.
     """
     text = _error_text(raw)
-    return None if text is None else masked_and_cut(text, redact)
+    if text is None:
+        return None
+    masked = redact(text)
+    first = next((line for line in masked.splitlines() if line.strip()), "")
+    return masked_and_cut(first)
 
 
 def masked_and_cut(text: str, redact: Callable[[str], str] = str) -> str:
-    """An API text for a message: on one line, masked whole, then cut to the limit."""
-    text = redact(" ".join(text.split()))
+    """An API text for a message: masked as it came (any change first could hide a secret
+    from the mask: spaces squeezed, an end stripped), then on one line, then cut."""
+    text = " ".join(redact(text).split())
     return text if len(text) <= ERROR_TEXT_LIMIT else text[:ERROR_TEXT_LIMIT - 3] + "..."
 
 
@@ -346,15 +340,15 @@ def _error_text(raw: bytes) -> Optional[str]:
     except (UnicodeDecodeError, ValueError, RecursionError):
         if raw.lstrip()[:1] == b"<":
             return "HTML page"
-        lines = raw[:65536].decode("utf-8", "replace").strip().splitlines()
-        return lines[0].strip() if lines else None
+        text = raw[:65536].decode("utf-8", "replace")
+        return text if text.strip() else None   # masked whole before its first line is taken
     if isinstance(document, dict):
         for key in ("message", "error", "errorMessage", "detail", "errLogMessage"):
             value = document.get(key)
             if isinstance(value, str) and value.strip():
-                return value.strip()
+                return value
     if isinstance(document, str) and document.strip():
-        return document.strip()
+        return document
     return None
 
 
@@ -385,12 +379,19 @@ def verify(answer: Answer) -> None:
         if not same_value(status_code, alive):
             where = endpoint.field_path("status_code")
             shown = "" if where == WHOLE else f"{where} "
-            expected = " or ".join(repr(v) if isinstance(v, str) else str(v) for v in alive)
-            value = repr(status_code) if isinstance(status_code, str) else status_code
+            expected = " or ".join(_shown_value(v) for v in alive)
+            value = _shown_value(status_code)
             raise answer.wrong("status_code", f"{short_url(answer.url)} answered {shown}"
                                               f"{value}, expected {expected}")
     elif endpoint.role == "health" and not answer.field("components", "components"):
         raise answer.wrong("components", "the health answer lists no component")
+
+
+def _shown_value(value: Any) -> str:
+    """A value of the answer as the API wrote it: texts quoted, true/false/null in JSON words."""
+    if isinstance(value, str):
+        return repr(value)
+    return json.dumps(value) if isinstance(value, (bool, type(None))) else str(value)
 
 
 def _reading_kind(spec: FieldSpec) -> str:
@@ -435,10 +436,7 @@ def health_report(answer: Answer) -> HealthReport:
     fault."""
     verify(answer)
     raw = answer.field("components", "components")
-    entries: Iterator[Tuple[Optional[str], Any]] = (
-        iter(raw.items()) if isinstance(raw, dict) else ((None, item) for item in raw))
-    components = tuple(_component(answer, key, item, index)
-                       for index, (key, item) in enumerate(entries))
+    components = tuple(_components(answer, raw, answer.endpoint.field_path("components"), "", 0))
     overall = answer.field("overall", "str", required=False) \
         if answer.endpoint.configured("overall") else None
     severity = _severity(answer.endpoint, overall) if overall is not None else "ok"
@@ -450,9 +448,34 @@ def _severity(endpoint: Endpoint, status: str) -> str:
     return states.get(status) or states.get(status.strip().lower()) or "critical"
 
 
-def _component(answer: Answer, key: Optional[str], item: Any, index: int) -> Component:
+MEMBER_DEPTH = 4
+
+
+def _components(answer: Answer, raw: Any, where: str, prefix: str,
+                depth: int) -> Iterator[Component]:
+    """The components of a list or keyed object; one with members of its own (``component_
+    members``, a nested group) stands for its members, named ``group/member``."""
+    entries: Iterator[Tuple[Optional[str], Any]] = (
+        iter(raw.items()) if isinstance(raw, dict) else ((None, item) for item in raw))
     endpoint = answer.endpoint
-    where = endpoint.field_path("components") + (f".{key}" if key else f".{index}")
+    for index, (key, item) in enumerate(entries):
+        members = (locate(item, endpoint.field_path("component_members"))
+                   if endpoint.configured("component_members") and isinstance(item, dict)
+                   else ABSENT)
+        if isinstance(members, (list, dict)) and members and depth < MEMBER_DEPTH:
+            name = key if key is not None else read(item, endpoint.spec("component_name"),
+                                                    "str", url=answer.url)
+            yield from _components(answer, members, f"{where}.{key or index}",
+                                   f"{prefix}{name}/", depth + 1)
+            continue
+        component = _component(answer, key, item, index, where)
+        yield component._replace(name=prefix + component.name) if prefix else component
+
+
+def _component(answer: Answer, key: Optional[str], item: Any, index: int,
+               container: str) -> Component:
+    endpoint = answer.endpoint
+    where = container + (f".{key}" if key else f".{index}")
     if key is not None and isinstance(item, str):
         severity = _severity(endpoint, item)
         return Component(key, item, severity == "ok", None, severity)
@@ -545,7 +568,10 @@ def jwt_lifetime(token: str, now: Optional[float] = None) -> Optional[float]:
 
 
 class JobNotVisible(ApiStatusError):
-    """The API does not show a job it just gave the ID of (yet): treated as a 404."""
+    """The API does not show a job it just gave the ID of (yet): treated as a 404.
+    ``evidence`` says what showed it (the configured field of the not-visible rule)."""
+
+    evidence = "no record"
 
 
 class JobStatus(NamedTuple):
@@ -622,9 +648,11 @@ def job_status(answer: Answer, job_id: Any, hostname: str) -> JobStatus:
     """
     if answer.matches(answer.endpoint.not_visible) and answer.endpoint.not_visible and \
             answer.endpoint.not_visible.field is not None:
-        raise JobNotVisible(f"job {job_id} of {hostname} is not visible yet ("
-                            f"{answer.endpoint.field_path(answer.endpoint.not_visible.field)})",
-                            url=answer.url, status=404, elapsed=answer.elapsed)
+        where = answer.endpoint.field_path(answer.endpoint.not_visible.field)
+        unseen = JobNotVisible(f"job {job_id} of {hostname} is not visible yet ({where})",
+                               url=answer.url, status=404, elapsed=answer.elapsed)
+        unseen.evidence = f"{where}: no record yet"
+        raise unseen
     answered_id = answer.field("job_id", "id", required=False)
     if answered_id is not None and str(answered_id) != str(job_id):
         raise answer.wrong("job_id", f"the status answer is for job {answered_id}, "

@@ -23,6 +23,7 @@ from ..redaction import Redactor
 from .answers import (
     Answer,
     error_text,
+    locate,
     parse_json,
     parse_text,
     short_url,
@@ -30,18 +31,22 @@ from .answers import (
     token_lifetime,
     token_of,
 )
-from .transport import Reply, StreamedReply, Transport
+from .transport import FormBody, Reply, StreamedReply, Transport
 
 log = logging.getLogger("iaso.client")
 
 
 class Login(NamedTuple):
-    """A successful login: the token and, when the API tells, its remaining lifetime."""
+    """A successful login: the token, the time it took, and the answer it came in."""
 
     token: Secret
-    lifetime: Optional[float]
     elapsed: float
     answer: Answer
+
+    def lifetime(self) -> Optional[float]:
+        """Seconds the token lives, when the API tells: read only by those who ask (a probe
+        that only needs the token never fails on an expiry it cannot read)."""
+        return token_lifetime(self.answer, self.token.reveal())
 
 
 class Exchange(NamedTuple):
@@ -126,11 +131,12 @@ class IasoClient:
                     url=exc.url, status=exc.status, elapsed=exc.elapsed) from None
             raise
         self.logins += 1
+        offered = locate(answer.document, endpoint.field_path("token"))
+        if isinstance(offered, str) and offered:
+            self.redactor.add(offered)   # masked before it is judged: a refused one too
         token = token_of(answer, credentials.username)
-        self.redactor.add(token)
         self._token = Secret(token)
-        lifetime = token_lifetime(answer, token)
-        return Login(token=self._token, lifetime=lifetime, elapsed=answer.elapsed, answer=answer)
+        return Login(token=self._token, elapsed=answer.elapsed, answer=answer)
 
     def close(self) -> None:
         self.transport.close()
@@ -146,18 +152,16 @@ class IasoClient:
         headers = {}
         if endpoint.auth and self._token is not None:
             headers[env.profile.auth.header] = env.profile.auth.header_value(self._token.reveal())
+        if endpoint.encoding == "form" and isinstance(body, dict):
+            body = FormBody({key: "" if value is None else str(value)
+                             for key, value in body.items()})
         reply = self.transport.exchange(endpoint.method, url, body, headers)
         if self.observer is not None:
             self.observer(Exchange(endpoint, endpoint.method, url, body, reply))
         log.info("%s %s -> %s in %.3f s, %d bytes", endpoint.method, reply.url, reply.status,
                  reply.elapsed, len(reply.body))
-        if not 200 <= reply.status < 300:
-            api_message = self._reason(endpoint, reply)
-            expected = "" if reply.status >= 400 else ", expected 2xx"
-            reason = f"HTTP {reply.status}" + (f": {api_message}" if api_message else expected)
-            raise ApiStatusError(f"{short_url(reply.url)} answered {reason}",
-                                 api_message=api_message, url=reply.url, status=reply.status,
-                                 elapsed=reply.elapsed)
+        if not (200 <= reply.status < 300 or reply.status in endpoint.statuses):
+            raise self._status_error(endpoint, reply)
         document: Any = None
         if endpoint.answer == "none":
             pass
@@ -170,7 +174,16 @@ class IasoClient:
                                   elapsed=reply.elapsed, whole=whole)
         return Answer(endpoint=endpoint, url=reply.url, status=reply.status,
                       elapsed=reply.elapsed, size=len(reply.body), document=document,
-                      redact=self.redactor)
+                      redact=self.redactor, headers=reply.headers)
+
+    def _status_error(self, endpoint: Endpoint, reply: Reply) -> ApiStatusError:
+        """An answer whose status is not one the endpoint reads, with the API's own reason."""
+        api_message = self._reason(endpoint, reply)
+        expected = "" if reply.status >= 400 else ", expected 2xx"
+        reason = f"HTTP {reply.status}" + (f": {api_message}" if api_message else expected)
+        return ApiStatusError(f"{short_url(reply.url)} answered {reason}",
+                              api_message=api_message, url=reply.url, status=reply.status,
+                              elapsed=reply.elapsed)
 
     # --- streamed listings ---------------------------------------------------------------------
 
@@ -201,13 +214,7 @@ class IasoClient:
                 if not 200 <= reply.status < 300:
                     raw = b"".join(reply.pieces)
                     final = Reply(reply.url, reply.status, raw, reply.headers, reply.elapsed())
-                    api_message = self._reason(endpoint, final)
-                    expected = "" if reply.status >= 400 else ", expected 2xx"
-                    reason = f"HTTP {reply.status}" + (f": {api_message}" if api_message
-                                                       else expected)
-                    raise ApiStatusError(f"{short_url(reply.url)} answered {reason}",
-                                         api_message=api_message, url=reply.url,
-                                         status=reply.status, elapsed=reply.elapsed())
+                    raise self._status_error(endpoint, final)
                 yield reply
                 return
 

@@ -34,12 +34,12 @@ from typing import (
 )
 
 from ..config.profile import WHOLE, Endpoint, Paging
+from ..deadline import DeadlineReached
 from ..errors import (
     ApiStatusError,
     ApiTimeout,
     ListingDefect,
     NotJson,
-    ProbeInterrupted,
     TransportError,
     WrongType,
 )
@@ -303,7 +303,7 @@ class Listing:
             raise type(exc)(f"the listing stopped after {self.progress.shown()}: "
                             f"{exc.message}", url=exc.url, status=exc.status,
                             elapsed=exc.elapsed) from None
-        except ProbeInterrupted as exc:
+        except DeadlineReached as exc:   # while an entry was decoded (SIGTERM goes through)
             raise ApiTimeout(f"the listing was not complete at the probe's deadline: "
                              f"{self.progress.shown()} read ({exc.message})", url=self.url,
                              elapsed=exc.elapsed) from None

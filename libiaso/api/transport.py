@@ -79,6 +79,10 @@ class StreamedReply(NamedTuple):
         return time.monotonic() - self.started
 
 
+class FormBody(dict):
+    """A request body sent as a form (application/x-www-form-urlencoded), not as JSON."""
+
+
 class Reply(NamedTuple):
     """The final answer of one exchange, after any same-origin redirects."""
 
@@ -212,8 +216,11 @@ class Transport:
                              url=url, elapsed=time.monotonic() - started)
         timeouts = self.environment.timeouts
         timeout = (min(timeouts.connect, remaining), min(timeouts.read, remaining))
-        prepared = session.prepare_request(requests.Request(method, url, json=body,
-                                                            headers=dict(headers)))
+        if isinstance(body, FormBody):
+            request = requests.Request(method, url, data=dict(body), headers=dict(headers))
+        else:
+            request = requests.Request(method, url, json=body, headers=dict(headers))
+        prepared = session.prepare_request(request)
         if prepared_origin(prepared.url or "") != self.origin:
             raise RedirectRefused(f"{_shown(url, self.redactor)} is not on the configured "
                                   "origin: not sent", url=url,

@@ -77,18 +77,24 @@ IASO: Dict[str, Any] = {
     },
 }
 
+def _first_form(spec: Dict[str, Any]) -> Dict[str, Any]:
+    """An endpoint of the iaso contract as the first profile form writes it: fields as paths
+    (a time field read as epoch seconds, the first form's only way)."""
+    kept = {key: value for key, value in spec.items()
+            if key in ("method", "path", "auth", "body", "fields", "query", "paging")}
+    kept["fields"] = {name: field if isinstance(field, str) else field["path"]
+                      for name, field in spec.get("fields", {}).items()}
+    return kept
+
+
+# The first form keeps what it always had, and the fleet listing; not the job listing, which an
+# API of the first days may lack (a site adds it, or moves to version 2, for several pollers).
 V1_DEFAULT: Dict[str, Any] = {
     "auth": dict(IASO["auth"]),
     "healthy_values": ["healthy"],
-    "endpoints": {
-        role: {key: value for key, value in spec.items()
-               if key in ("method", "path", "auth", "body", "fields", "query")}
-        for role, spec in IASO["endpoints"].items() if role != "vm_list"
-    },
+    "endpoints": {role: _first_form(spec) for role, spec in IASO["endpoints"].items()
+                  if role != "job_list"},
 }
-V1_DEFAULT["endpoints"]["life"]["fields"] = {"status_code": "statusCode"}
-V1_DEFAULT["endpoints"]["job_list"]["fields"] = dict(
-    V1_DEFAULT["endpoints"]["job_list"]["fields"], started_at="startTime")
 V1_DEFAULT["endpoints"]["life"]["success"] = {"field": "status_code", "in": [200]}
 V1_DEFAULT["endpoints"]["job_status"]["not_visible"] = {"status": [404]}
 

@@ -22,7 +22,23 @@ from .schema import Node, deep_merge, describe
 METHODS = ("GET", "POST", "PUT")
 ANSWERS = ("json", "text", "none")   # none: only the HTTP status counts (a bare "alive" URL)
 TYPES = ("text", "number", "int", "bool", "id", "list", "object", "time", "any")
-SOURCES = ("json", "text", "epoch", "epoch_ms", "iso8601")
+SOURCES = ("json", "text", "epoch", "epoch_ms", "iso8601", "duration", "header")
+ENCODINGS = ("json", "form")
+ROLES = ("life", "health", "login", "backup", "restore", "job_status", "job_list", "vm_list")
+# Where each endpoint key means something: elsewhere it would be ignored, so it is refused.
+KEY_ROLES: Dict[str, Tuple[str, ...]] = {
+    "success": ("life", "backup", "restore"),
+    "failure": ("login", "backup", "restore"),
+    "not_visible": ("job_status",),
+    "states": ("health", "job_status"),
+    "paging": ("vm_list",),
+}
+READ_AS_DECLARED = {("life", "status_code")}   # compared with the success values as it is
+COMPATIBLE_TYPES: Dict[str, Tuple[str, ...]] = {
+    "id": ("id", "text", "int"), "number": ("number", "int"), "int": ("int",),
+    "text": ("text",), "time": ("time",), "bool": ("bool",), "list": ("list",),
+    "object": ("object",),
+}
 HEALTH_WORDS = ("ok", "warning", "critical")
 JOB_WORDS = ("ok", "warning", "critical", "running", "waiting")
 PAGING_STYLES = ("none", "offset", "page", "next")
@@ -43,9 +59,10 @@ SECRET_PARAMETERS = ("password",)
 
 # The logical fields of each role and the type each is read as.
 FIELD_TYPES: Dict[str, Dict[str, str]] = {
-    "life": {"status_code": "int"},
     "health": {"overall": "text", "components": "any", "component_name": "text",
-               "component_status": "text", "component_message": "text"},
+               "component_status": "text", "component_message": "text",
+               "component_members": "any", "reason": "text"},
+    "life": {"status_code": "int", "reason": "text"},
     "login": {"token": "text", "expires_in": "number", "expires_at": "time", "reason": "text"},
     "backup": {"started": "bool", "job_id": "id", "reason": "text"},
     "restore": {"started": "bool", "job_id": "id", "reason": "text"},
@@ -53,16 +70,47 @@ FIELD_TYPES: Dict[str, Dict[str, str]] = {
                    "elapsed": "number", "phase": "text", "pending_reason": "text",
                    "failure_reason": "text", "records": "number", "reason": "text"},
     "job_list": {"items": "list", "job_id": "id", "hostname": "text", "kind": "text",
-                 "status": "text", "started_at": "time", "user": "text", "level": "text"},
+                 "status": "text", "started_at": "time", "user": "text", "level": "text",
+                 "reason": "text"},
     "vm_list": {"items": "list", "total": "int", "next": "text", "name": "text", "id": "id",
+                "reason": "text",
                 "group": "text", "plan": "text", "company": "text",
                 "last_backup": "time", "last_success": "time",
                 "last_status": "text", "failure_reason": "text", "sla": "text",
                 "protection": "text"},
 }
 
-_PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
-_WHOLE_PLACEHOLDER = re.compile(r"^\{([a-z_][a-z0-9_]*)\}$")
+_PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)(?:\|([a-z0-9_]+))?\}")
+_WHOLE_PLACEHOLDER = re.compile(r"^\{([a-z_][a-z0-9_]*)(?:\|([a-z0-9_]+))?\}$")
+
+
+def _iso8601(value: Any) -> str:
+    import time as _time
+
+    seconds = float(value)
+    return _time.strftime("%Y-%m-%dT%H:%M:%SZ", _time.gmtime(seconds))
+
+
+# What a template may do to a value on its way out: {level|upper}, {since|iso8601}...
+FILTERS: Dict[str, Any] = {
+    "upper": lambda value: str(value).upper(),
+    "lower": lambda value: str(value).lower(),
+    "capitalize": lambda value: str(value).capitalize(),
+    "iso8601": _iso8601,
+    "epoch_ms": lambda value: int(float(value) * 1000),
+}
+
+
+def _names(text: str) -> set:
+    return {match[0] for match in _PLACEHOLDER.findall(text)}
+
+
+def _value(params: Mapping[str, Any], match: re.Match[str]) -> Any:
+    name, how = match.group(1), match.group(2)
+    value = params[name]
+    if how and value != "" and value is not None:
+        return FILTERS[how](value)
+    return value
 _UNSAFE_SEGMENTS = ("", ".", "..")
 
 
@@ -128,6 +176,8 @@ class Endpoint(NamedTuple):
     fields: Mapping[str, FieldSpec]
     query: Mapping[str, str] = {}
     answer: str = "json"
+    statuses: Tuple[int, ...] = ()   # HTTP statuses whose body is read as the answer (2xx)
+    encoding: str = "json"           # how the body travels: JSON, or a form (urlencoded)
     success: Optional[Rule] = None
     failure: Optional[Rule] = None
     not_visible: Optional[Rule] = None
@@ -135,7 +185,7 @@ class Endpoint(NamedTuple):
     paging: Paging = Paging()
 
     def parameters(self) -> Tuple[str, ...]:
-        names = set(_PLACEHOLDER.findall(self.path))
+        names = _names(self.path)
         names.update(_template_names(self.body))
         names.update(_template_names(dict(self.query)))
         return tuple(sorted(names))
@@ -144,7 +194,7 @@ class Endpoint(NamedTuple):
         from urllib.parse import quote
 
         def segment(match: re.Match[str]) -> str:
-            value = str(params[match.group(1)])
+            value = str(_value(params, match))
             if value in _UNSAFE_SEGMENTS:
                 raise UnsafePathParameter(match.group(1))
             return quote(value, safe="")
@@ -202,7 +252,11 @@ def profile_document(data: Any, node: Node) -> Tuple[Dict[str, Any], int]:
         if "base" in data:
             raise node.error("base: needs version: 2 (version 1 profiles are laid over the "
                              "iaso contract)", "profile.base")
-        return deep_merge(V1_DEFAULT, {k: v for k, v in data.items() if k != "version"}), 1
+        merged = deep_merge(V1_DEFAULT, {k: v for k, v in data.items() if k != "version"})
+        endpoints = merged.get("endpoints")
+        if isinstance(endpoints, dict):   # "role: null" removes an endpoint, as in version 2
+            merged["endpoints"] = {k: v for k, v in endpoints.items() if v is not None}
+        return merged, 1
     if version != 2:
         raise node.error(f"expected 1 or 2, got {describe(version)}", "profile.version")
     base = data.get("base", "iaso")
@@ -236,7 +290,8 @@ def _laid_over(base: Dict[str, Any], site: Dict[str, Any], node: Node) -> Dict[s
         current = endpoints.setdefault(role, {})
         for key, value in spec.items():
             if key == "fields" and isinstance(value, dict) and isinstance(current.get(key), dict):
-                current[key] = {**current[key], **value}
+                merged_fields = {**current[key], **value}   # "name: null" removes a field
+                current[key] = {k: v for k, v in merged_fields.items() if v is not None}
             else:
                 current[key] = value
         if spec.get("method") == "GET" and "body" not in spec:
@@ -264,6 +319,9 @@ def parse_profile(node: Node, version: int = 1) -> ApiProfile:
     endpoints_node = node.node("endpoints")
     endpoints: Dict[str, Endpoint] = {}
     for role, _ in list(endpoints_node.items()):
+        if role not in ROLES:
+            raise endpoints_node.error(f"unknown endpoint role; known: {', '.join(ROLES)}",
+                                       role)
         endpoints[role] = _parse_endpoint(endpoints_node.node(role), role, version)
     endpoints_node.finish()
     if version == 1 and "health" in endpoints:
@@ -281,13 +339,29 @@ def _parse_endpoint(node: Node, role: str, version: int) -> Endpoint:
     path = node.text("path")
     if not path.startswith("/"):
         raise node.error(f"expected a path starting with '/', got {path!r}", "path")
+    for key, roles in KEY_ROLES.items():
+        if node.has(key) and node.raw(key) is not None and role not in roles:
+            raise node.error(f"means nothing for the {role} endpoint (only for "
+                             f"{', '.join(roles)})", key)
     fields_node = node.node("fields", {})
     types = FIELD_TYPES.get(role, {})
     if node.raw("answer", "json") == "text":
         types = {name: "text" for name in types}   # a text answer is read as text
+    ruled = _rule_fields(node)
     fields: Dict[str, FieldSpec] = {}
     for name, value in fields_node.items():
-        fields[name] = _parse_field(fields_node, name, value, types.get(name, "any"), version)
+        if name not in types and name not in ruled.values():
+            raise fields_node.error(f"unknown field of the {role} answer; known: "
+                                    f"{', '.join(sorted(types))} (or a field a rule names)",
+                                    name)
+        expected = "any" if (role, name) in READ_AS_DECLARED else types.get(name, "any")
+        fields[name] = _parse_field(fields_node, name, value, expected, version)
+        if expected != types.get(name, expected) and isinstance(value, str):
+            fields[name] = fields[name]._replace(type=types[name])
+    for rule_key, name in ruled.items():
+        if name not in fields and name not in FIELD_TYPES.get(role, {}):
+            raise node.error(f"names field {name!r}, which the endpoint does not configure",
+                             rule_key)
     query_node = node.node("query", {})
     query: Dict[str, str] = {}
     for name, value in query_node.items():
@@ -309,26 +383,62 @@ def _parse_endpoint(node: Node, role: str, version: int) -> Endpoint:
             raise states_node.error(f"expected one of {', '.join(states_words)}, got "
                                     f"{describe(state)}", word)
         states[str(word)] = state
+    statuses = node.raw("statuses", [])
+    if not isinstance(statuses, list) or not all(
+            isinstance(s, int) and not isinstance(s, bool) and 100 <= s <= 599
+            for s in statuses):
+        raise node.error(f"expected a list of HTTP statuses, got {describe(statuses)}",
+                         "statuses")
     endpoint = Endpoint(
         role=role, method=method, path=path, auth=node.flag("auth", False), body=body,
-        fields=fields, query=query, answer=answer,
+        fields=fields, query=query, answer=answer, statuses=tuple(statuses),
+        encoding=node.text("encoding", "json", choices=ENCODINGS),
         success=_parse_rule(node, "success", fields),
         failure=_parse_rule(node, "failure", fields),
         not_visible=_parse_rule(node, "not_visible", fields),
         states=states, paging=_parse_paging(node))
+    _check_filters(node, endpoint)
     available = PARAMETERS.get(role, ())
     unknown = [p for p in endpoint.parameters() if p not in available]
     if unknown and not (version == 2 and role in TARGET_ROLES):
         raise node.error(f"uses unknown parameter(s) {', '.join(unknown)}; "
                          f"known: {', '.join(available) or 'none'}")
     for name, template in query.items():
-        if set(_PLACEHOLDER.findall(template)) & set(SECRET_PARAMETERS):
+        if _names(template) & set(SECRET_PARAMETERS):
             raise node.error("the password may not travel in a URL (logs and proxies keep "
                              "URLs): put it in the body", f"query.{name}")
-    if set(_PLACEHOLDER.findall(path)) & set(SECRET_PARAMETERS):
+    if _names(path) & set(SECRET_PARAMETERS):
         raise node.error("the password may not travel in a URL: put it in the body", "path")
     node.finish()
     return endpoint
+
+
+def _rule_fields(node: Node) -> Dict[str, str]:
+    """The field each rule of the endpoint names (rules may name helper fields of their own)."""
+    found = {}
+    for key in ("success", "failure", "not_visible"):
+        rule = node.peek(key)
+        if isinstance(rule, dict) and isinstance(rule.get("field"), str):
+            found[key] = rule["field"]
+    return found
+
+
+def _check_filters(node: Node, endpoint: Endpoint) -> None:
+    templates = [endpoint.path, *endpoint.query.values()]
+    pending = [endpoint.body]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            templates.append(item)
+        elif isinstance(item, dict):
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    for template in templates:
+        for name, how in _PLACEHOLDER.findall(template):
+            if how and how not in FILTERS:
+                raise node.error(f"{{{name}|{how}}}: unknown filter; known: "
+                                 f"{', '.join(FILTERS)}")
 
 
 def _parse_field(parent: Node, name: str, value: Any, default_type: str,
@@ -341,11 +451,18 @@ def _parse_field(parent: Node, name: str, value: Any, default_type: str,
     spec = Node(value, parent.path, parent.child_key(name))
     path = spec.text("path")
     kind = spec.text("type", default_type, choices=TYPES)
+    if default_type != "any" and kind not in COMPATIBLE_TYPES.get(default_type, (kind,)):
+        raise spec.error(f"the probes read {name} as {default_type}; type {kind} cannot be "
+                         "read so (convert with from:, map: or scale: instead)", "type")
     source = spec.text("from", "json", choices=SOURCES)
     if source in ("epoch", "epoch_ms", "iso8601") and kind != "time":
         raise spec.error(f"from: {source} reads a time; give type: time", "from")
-    if kind == "time" and source in ("json", "text"):
+    if source == "duration" and kind not in ("number", "int"):
+        raise spec.error("from: duration reads seconds; give type: number", "from")
+    if kind == "time" and source in ("json", "text", "header"):
         raise spec.error("a time is read from: epoch, epoch_ms or iso8601", "from")
+    if source == "header" and kind not in ("text", "any", "id"):
+        raise spec.error("a header is read as text", "from")
     scale = spec.number("scale", 1.0)
     words_node = spec.node("map", {})
     words = {str(k): v for k, v in words_node.items()}
@@ -411,7 +528,7 @@ def extra_parameters(endpoint: Endpoint) -> List[str]:
 
 def _template_names(template: Any) -> set:
     if isinstance(template, str):
-        return set(_PLACEHOLDER.findall(template))
+        return _names(template)
     if isinstance(template, dict):
         return set().union(*(_template_names(v) for v in template.values())) if template else set()
     if isinstance(template, list):
@@ -423,8 +540,8 @@ def _render(template: Any, params: Mapping[str, Any]) -> Any:
     if isinstance(template, str):
         whole = _WHOLE_PLACEHOLDER.match(template)
         if whole:
-            return params[whole.group(1)]
-        return _PLACEHOLDER.sub(lambda m: str(params[m.group(1)]), template)
+            return _value(params, whole)
+        return _PLACEHOLDER.sub(lambda m: str(_value(params, m)), template)
     if isinstance(template, dict):
         return {k: _render(v, params) for k, v in template.items()}
     if isinstance(template, list):

@@ -55,6 +55,10 @@ class Node:
     def has(self, key: str) -> bool:
         return key in self._data
 
+    def peek(self, key: str) -> Any:
+        """The value at ``key`` (None if absent) without reading it: ``finish`` still asks."""
+        return self._data.get(key)
+
     def keys(self) -> List[str]:
         return list(self._data)
 

@@ -24,6 +24,7 @@ from ..api.answers import (
     verify,
 )
 from ..api.client import Exchange, IasoClient
+from ..api.listing import Listing
 from ..config.profile import WHOLE, Endpoint, FieldSpec
 from ..config.settings import Environment, RestoreTarget
 from ..deadline import Deadline
@@ -34,6 +35,8 @@ from ..states import State, state_for
 EXCERPT = 160
 VALUE_LIMIT = 60
 READING_KINDS = {"text": "str"}
+LISTING_PEEK = 100                                    # entries of a listing the doctor reads
+LISTING_WHOLE = ("items", "total", "next", "reason")  # a listing's fields beside its entries
 # Fields every good answer carries; the others appear only in some answers (a reason, a phase).
 REQUIRED = {"status_code", "components", "component_name", "component_status", "token",
             "job_id", "status", "items", "name", "id"}
@@ -95,7 +98,8 @@ class Examiner:
         self.environment = environment
         self.redactor = Redactor()
         self.exchanges: List[Exchange] = []
-        self.client = IasoClient(environment, Deadline(timeout), self.redactor,
+        self.deadline = Deadline(timeout)
+        self.client = IasoClient(environment, self.deadline, self.redactor,
                                  observer=self.exchanges.append)
         self.clock = clock
         self.calls: List[CallFinding] = []
@@ -108,12 +112,22 @@ class Examiner:
     def examine(self, *, job_id: Optional[str], job_host: Optional[str],
                 launch_host: Optional[str], level: str,
                 restore: Optional[Tuple[str, RestoreTarget]]) -> Examination:
+        """The walk, within the doctor's -t: a call still running at the deadline (or at
+        SIGTERM) ends as the probes' calls do, and the walk goes on with what is left."""
+        self.deadline.arm()
+        try:
+            return self._walk(job_id, job_host, launch_host, level, restore)
+        finally:
+            self.deadline.disarm()
+
+    def _walk(self, job_id: Optional[str], job_host: Optional[str],
+              launch_host: Optional[str], level: str,
+              restore: Optional[Tuple[str, RestoreTarget]]) -> Examination:
         profile = self.environment.profile
         life = self._call("life", {}, _alive)
         health = self._call("health", {}, self._health)
         auth = self._login()
-        listing = (self._call("vm_list", {"since": 0}, self._listing)
-                   if "vm_list" in profile.endpoints else None)
+        listing = self._listing() if "vm_list" in profile.endpoints else None
         status = None
         if job_id:
             status = self._call("job_status", {"job_id": job_id, "hostname": job_host or ""},
@@ -176,8 +190,9 @@ class Examiner:
         endpoint = self.environment.profile.endpoint("login")
         try:
             login = self.client.login()
-            lifetime = ("unknown (no expiry field, not a JWT)" if login.lifetime is None
-                        else f"{login.lifetime:.0f} s")
+            seconds = login.lifetime()
+            lifetime = ("unknown (no expiry field, not a JWT)" if seconds is None
+                        else f"{seconds:.0f} s")
             finding = self._finding(endpoint, self.exchanges[before:], login.answer,
                                     (f"token: found (masked), lifetime {lifetime}",), State.OK,
                                     "login accepted")
@@ -230,11 +245,40 @@ class Examiner:
         percent = "" if snapshot.percent is None else f" at {snapshot.percent:g} %"
         return Judgement(f"job {job_id}: {snapshot.status}{percent}")
 
-    def _listing(self, answer: Answer) -> Judgement:
-        items = answer.field("items", "list")
-        total = (f", total {answer.field('total', 'int', required=False)}"
-                 if answer.endpoint.configured("total") else "")
-        return Judgement(f"listing readable: {len(items)} items on the first page{total}")
+    def _listing(self) -> CallFinding:
+        """The first page of the VM listing, requested and read as the fleet check reads it
+        (streamed, its paging parameters sent), the first entry's fields shown."""
+        endpoint = self.environment.profile.endpoint("vm_list")
+        params = {"since": ""} if "since" in endpoint.parameters() else {}
+        paging = endpoint.paging
+        wanted = min(paging.size, LISTING_PEEK) if paging.style != "none" else LISTING_PEEK
+        listing = Listing(self.client.streamed, endpoint, params)
+        first: Any = ABSENT
+        count = 0
+        request = (f"{endpoint.method} {endpoint.path} (token), paged: {paging.style}"
+                   if endpoint.auth else f"{endpoint.method} {endpoint.path}")
+        try:
+            for entry in listing.entries():
+                first = entry.item if first is ABSENT else first
+                count += 1
+                if count >= wanted:
+                    break
+        except IasoError as exc:
+            finding = CallFinding("vm_list", request, "", f"after {listing.progress.shown()}",
+                                  (), (), state_for(exc), self._shown(exc.message))
+        else:
+            total = listing.progress.total
+            fields = tuple(self._field(name, spec, first, True)
+                           for name, spec in endpoint.fields.items()
+                           if name not in LISTING_WHOLE)
+            finding = CallFinding(
+                "vm_list", self._shown(request), "",
+                f"{count} entries read from {self._shown(listing.url) or 'the listing'}"
+                + (f", total announced {total}" if total is not None else ""), fields, (),
+                State.OK, f"listing readable: {count} entries read"
+                + (f" of {total}" if total is not None else ""))
+        self.calls.append(finding)
+        return finding
 
     def _finding(self, endpoint: Endpoint, exchanges: List[Exchange], answer: Optional[Answer],
                  details: Tuple[str, ...], state: Optional[State], verdict: str) -> CallFinding:
@@ -260,27 +304,33 @@ class Examiner:
 
     def _fields(self, endpoint: Endpoint, answer: Answer) -> List[FieldFinding]:
         findings = []
-        first_item = self._first_item(endpoint, answer)
+        key, first_item = self._first_item(endpoint, answer)
         for name, spec in endpoint.fields.items():
             relative = name.startswith("component_") or (
-                endpoint.role == "vm_list" and name not in ("items", "total", "next"))
+                endpoint.role in ("vm_list", "job_list") and name not in LISTING_WHOLE)
+            if name == "component_name" and key is not None:
+                findings.append(FieldFinding(name, "the key of each component", True, "a key",
+                                             self._shown(json.dumps(key), VALUE_LIMIT)))
+                continue
             document = first_item if relative else answer.document
-            findings.append(self._field(name, spec, document, relative, answer))
+            findings.append(self._field(name, spec, document, relative))
         return findings
 
-    def _first_item(self, endpoint: Endpoint, answer: Answer) -> Any:
+    def _first_item(self, endpoint: Endpoint, answer: Answer) -> Tuple[Optional[str], Any]:
+        """The first entry of the answer's list (or keyed object) and its key, if keyed."""
         container = "components" if endpoint.role == "health" else "items"
         if not endpoint.configured(container):
-            return ABSENT
+            return None, ABSENT
         found = locate(answer.document, endpoint.field_path(container))
         if isinstance(found, list) and found:
-            return found[0]
+            return None, found[0]
         if isinstance(found, dict) and found:
-            return next(iter(found.values()))
-        return ABSENT
+            key, item = next(iter(found.items()))
+            return str(key), item
+        return None, ABSENT
 
-    def _field(self, name: str, spec: FieldSpec, document: Any, relative: bool,
-               answer: Answer) -> FieldFinding:
+    def _field(self, name: str, spec: FieldSpec, document: Any, relative: bool
+               ) -> FieldFinding:
         where = f"{spec.path} (in the first item)" if relative else spec.path
         if document is ABSENT:
             return FieldFinding(name, where, False, problem="no item to look in")
@@ -295,6 +345,8 @@ class Examiner:
             value = read(document, spec, READING_KINDS.get(spec.type, spec.type), required=False)
         except IasoError as exc:
             return FieldFinding(name, where, True, kind, problem=exc.message)
+        if isinstance(value, float):
+            value = round(value, 6)
         shown = json.dumps(value, ensure_ascii=False) if not isinstance(value, (list, dict)) \
             else f"{json_kind(value)} of {len(value)}"
         return FieldFinding(name, where, True, kind, self._shown(shown, VALUE_LIMIT))

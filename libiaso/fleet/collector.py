@@ -10,7 +10,7 @@ is kept back from the listing for the delivery.
 from __future__ import annotations
 
 import time
-from typing import Callable, Dict, Iterable, List, NamedTuple, Tuple
+from typing import Callable, Dict, Iterable, List, NamedTuple, Optional, Tuple
 
 from ..api.client import IasoClient
 from ..config.settings import Environment
@@ -64,9 +64,9 @@ class Collector:
     def run(self) -> CollectorOutcome:
         env = self.environment
         if "vm_list" not in env.profile.endpoints:
-            raise ConfigError("the profile has no vm_list endpoint: the fleet listing needs a "
-                              "version 2 profile (profile: {version: 2, base: iaso or "
-                              "commvault})", path=env.config_path,
+            raise ConfigError("the profile has no vm_list endpoint: configure the API's VM "
+                              "listing (docs/configuration.md, the API profile)",
+                              path=env.config_path,
                               key=f"environments.{env.name}.profile")
         settings = env.fleet
         delivery = settings.delivery
@@ -88,22 +88,9 @@ class Collector:
                                  clock=self.monotonic, wall=self.wall)
             notes.extend(collection.notes)
             now = self.wall()
-            judge = Judge(settings, now)
             refresh = Refresh(snapshot.sent, delivery.per_vm.refresh_minutes, now) \
                 if delivery.per_vm else None
-            vm_results: List[PassiveResult] = []
-            vm_keys: List[str] = []
-            per_vm = delivery.per_vm
-            for vm in collection.vms.values():
-                verdict = judge.verdict(vm)
-                if hosts is not None and per_vm is not None and refresh is not None:
-                    host = hosts.host_of(vm.name, per_vm.match)
-                    if host:
-                        result = vm_result(verdict, host, per_vm.service,
-                                           judge.groups[judge.group_name(vm.group)].rule)
-                        vm_keys.append(result.key)
-                        if refresh.due(result):
-                            vm_results.append(result)
+            judge, vm_results, vm_keys = self._judged(collection, now, hosts, refresh)
             judgement = judge.report()
             groups = ranked(judgement.groups.values())
             kept_groups = groups[:settings.max_groups]
@@ -114,7 +101,7 @@ class Collector:
             if route is not None:
                 vm_results = _one_per_key(vm_results)
                 delivered = route.deliver(group_results + vm_results, self.deadline, now)
-            if refresh is not None:
+            if refresh is not None and hosts is not None:
                 refresh.delivered(r for r in delivered.sent if r.key)
                 refresh.forget_except(vm_keys)
             snapshot.vms = collection.vms
@@ -129,6 +116,28 @@ class Collector:
             refused_count=len(delivered.refused), left=len(delivered.left),
             groups_dropped=len(groups) - len(kept_groups))
         return CollectorOutcome(collection, judgement, outcome, tuple(notes))
+
+
+    def _judged(self, collection: Collection, now: float, hosts: Optional[CoreHosts],
+                refresh: Optional[Refresh]) -> Tuple[Judge, List[PassiveResult], List[str]]:
+        """Every VM judged; the results due for the VMs that are hosts in the core, and the
+        keys of all of those (due or not)."""
+        judge = Judge(self.environment.fleet, now)
+        per_vm = self.environment.fleet.delivery.per_vm
+        due: List[PassiveResult] = []
+        keys: List[str] = []
+        for vm in collection.vms.values():
+            verdict = judge.verdict(vm)
+            if hosts is None or per_vm is None or refresh is None:
+                continue
+            host = hosts.host_of(vm.name, per_vm.match)
+            if host:
+                result = vm_result(verdict, host, per_vm.service,
+                                   judge.groups[judge.group_name(vm.group)].rule)
+                keys.append(result.key)
+                if refresh.due(result):
+                    due.append(result)
+        return judge, due, keys
 
 
 def ranked(tallies: Iterable[Tally]) -> List[Tally]:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import heapq
 import time
-from typing import Dict, Iterable, List, Mapping, NamedTuple, Optional, Tuple
+from typing import Dict, List, Mapping, NamedTuple, Optional, Tuple
 
 from ..config.fleet_settings import FleetSettings, GroupRule
 from ..states import State
@@ -175,13 +175,6 @@ class FleetJudgement(NamedTuple):
         the fleet check's own measure."""
         judged = self.fleet.judged
         return 100.0 * self.critical_vms / judged if judged else 0.0
-
-
-def judge_all(vms: Iterable[Vm], settings: FleetSettings, now: float) -> FleetJudgement:
-    judge_ = Judge(settings, now)
-    for vm in vms:
-        judge_.verdict(vm)
-    return judge_.report()
 
 
 FORBIDDEN = frozenset("`~!$%^&*|'\"<>?,()=;[]{}\\")

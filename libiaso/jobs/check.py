@@ -32,11 +32,11 @@ import nagiosplugin
 
 from ..api.client import IasoClient
 from ..deadline import Terminated
-from ..errors import ApiTimeout, ProbeUsageError, ServiceError
+from ..errors import ApiStatusError, ApiTimeout, ProbeUsageError, ServiceError, TransportError
 from ..run.measurement import FAILURE, ApiResource, FailureContext, IasoSummary, failure_of
 from ..run.probe_run import ProbeRun
 from ..states import State
-from .follower import JobFollower
+from .follower import TRANSIENT_STATUSES, JobFollower
 from .ledger import Ledger, LedgerEntry
 from .outcomes import Finding, OutcomeTable, Verdict, assess, carried_over, clock, named, stamp
 from .round import JobRound, RoundStore
@@ -186,9 +186,18 @@ class JobRun(ApiResource):
             job_round.start_new()
             self._take(job_round)
             self._launch(checkpoint)
-        elif unfinished:
-            log.info("%s: polling %d job(s) in progress", where, len(unfinished))
-            self._poll(lambda follower: follower.poll_once(self.tracks))
+        elif unfinished or any(t.launch_again for t in self.tracks):
+            failed = [t for t in self.tracks if t.launch_again]
+            if failed:
+                log.info("%s: launching again %d %s(s) whose launch got no usable answer",
+                         where, len(failed), self.kind)
+                for track in failed:
+                    self.tracks.remove(track)
+                labels = {t.label for t in failed}
+                self._launch(checkpoint, [t for t in self.targets if t.label in labels])
+            if unfinished:
+                log.info("%s: polling %d job(s) in progress", where, len(unfinished))
+                self._poll(lambda follower: follower.poll_once(unfinished))
         else:
             log.info("%s: every job has ended; the next launch is due in %.0f s", where,
                      self.relaunch_after - age)
@@ -203,16 +212,18 @@ class JobRun(ApiResource):
         return sorted(str(t.target) for t in self.tracks) != \
             sorted(t.identity for t in self.targets)
 
-    def _launch(self, checkpoint: Optional[Callable[[], None]] = None) -> None:
+    def _launch(self, checkpoint: Optional[Callable[[], None]] = None,
+                targets: Optional[Sequence[JobTarget]] = None) -> None:
         """Launch every target. In stateful mode the round is saved first with each launch
         marked as not yet answered: a launch that could not be recorded is never made (a full
         disk would otherwise launch again at every run)."""
         client = self.run.client
+        chosen = list(self.targets if targets is None else targets)
         self._timed("auth_time", client.login)
-        found = self._ledger() if checkpoint is not None else {}
+        found = self._ledger(chosen) if checkpoint is not None else {}
         started = time.monotonic()
         pending = []
-        for target in self.targets:
+        for target in chosen:
             entry = found.get(target.label)
             if entry is not None:
                 track = JobTrack(target.label, target.hostname, entry.job_id,
@@ -226,7 +237,7 @@ class JobRun(ApiResource):
             track.not_started(f"{self.kind} launch interrupted before its answer was recorded")
             self.tracks.append(track)
             pending.append((target, track))
-        self.adopted = len(self.targets) - len(pending)
+        self.adopted = len(chosen) - len(pending)
         if checkpoint is not None:
             with self.run.deadline.held():
                 checkpoint()
@@ -234,15 +245,18 @@ class JobRun(ApiResource):
             try:
                 job_id = target.launch(client)
             except ServiceError as exc:
+                again = isinstance(exc, TransportError) or (
+                    isinstance(exc, ApiStatusError) and exc.status in TRANSIENT_STATUSES)
                 with self.run.deadline.held():
-                    track.not_started(f"{self.kind} not started: {exc.message}")
+                    track.not_started(f"{self.kind} not started: {exc.message}"
+                                      + ("; launched again next run" if again else ""), again)
             else:
                 with self.run.deadline.held():
                     track.started(job_id)
         self.steps["launch_time"] = time.monotonic() - started
         self.launched_now = True
 
-    def _ledger(self) -> Dict[str, LedgerEntry]:
+    def _ledger(self, targets: Sequence[JobTarget]) -> Dict[str, LedgerEntry]:
         """The job each target already has in this relaunch period, launched by a run on
         another poller (the profile's job listing; none without one)."""
         env = self.run.environment
@@ -253,9 +267,14 @@ class JobRun(ApiResource):
         ledger = Ledger(self.run.client, env.credentials.username if env.credentials else None)
         now = self.clock()
         found = {}
-        for target in self.targets:
-            entries = ledger.recent(self.kind, target.hostname, target.level,
-                                    now - self.relaunch_after, now, target.params)
+        for target in targets:
+            try:
+                entries = ledger.recent(self.kind, target.hostname, target.level,
+                                        now - self.relaunch_after, now, target.params)
+            except ServiceError as exc:   # said as what it is: nothing launched without it
+                exc.message = f"the job listing of {target.hostname} failed: {exc.message}"
+                exc.args = (exc.message,)
+                raise
             fresh = [e for e in entries if str(e.job_id) not in known]
             if fresh:
                 found[target.label] = fresh[0]

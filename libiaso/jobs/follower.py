@@ -21,7 +21,7 @@ import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
-from ..api.answers import JobStatus
+from ..api.answers import JobNotVisible, JobStatus
 from ..api.client import IasoClient
 from ..deadline import Deadline
 from ..errors import ApiStatusError, ProbeInterrupted, ServiceError, TransportError
@@ -141,9 +141,10 @@ class JobFollower:
         if isinstance(result, ApiStatusError) and result.status == 404 \
                 and track.last_seen_at is None and track.unseen_polls + 1 < NOT_FOUND_POLLS:
             track.unseen_polls += 1
-            track.unanswered(f"job {track.job_id} not visible yet (HTTP 404, "
+            said = result.evidence if isinstance(result, JobNotVisible) else "HTTP 404"
+            track.unanswered(f"job {track.job_id} not visible yet ({said}, "
                              f"{track.unseen_polls} of {NOT_FOUND_POLLS} tries)")
-            log.info("job %s of %s not visible yet (404)", track.job_id, track.hostname)
+            log.info("job %s of %s not visible yet (%s)", track.job_id, track.hostname, said)
             return min(interval, 0.5 * 2 ** track.unseen_polls)
         if isinstance(result, TransportError):
             track.unanswered(result.message)

@@ -35,7 +35,7 @@ class JobTrack:
     FIELDS = ("label", "hostname", "job_id", "launched_at", "status", "percent", "elapsed",
               "phase", "reason", "polls", "last_seen_at", "percent_changed_at", "waiting_since",
               "ended_at", "error", "error_is_final", "problem_kind", "unseen_polls", "target",
-              "resumed")
+              "resumed", "launch_again")
 
     def __init__(self, label: str, hostname: str, job_id: Any, launched_at: float,
                  target: Optional[str] = None) -> None:
@@ -53,6 +53,7 @@ class JobTrack:
         self.last_seen_at: Optional[float] = None
         self.percent_changed_at: Optional[float] = None
         self.resumed = False
+        self.launch_again = False
         self.waiting_since: Optional[float] = None
         self.ended_at: Optional[float] = None
         self.error: Optional[str] = None
@@ -111,12 +112,15 @@ class JobTrack:
         self.polls += 1
         self._problem(UNREADABLE, message)
 
-    def not_started(self, message: str) -> None:
-        """The launch failed, or its answer never came back: there is no job to follow."""
+    def not_started(self, message: str, again: bool = False) -> None:
+        """The launch failed, or its answer never came back: there is no job to follow.
+        ``again``: the failure says nothing of the target (no answer, or a passing 429/5xx),
+        so the next run launches it again instead of waiting a relaunch interval."""
         self.job_id = None
         self.error = message
         self.error_is_final = True
         self.problem_kind = None
+        self.launch_again = again
 
     def started(self, job_id: Any) -> None:
         """The launch answered with this job ID."""
@@ -190,12 +194,13 @@ class JobTrack:
         track.elapsed = _number(data, "elapsed", 0, MAX_SECONDS)
         track.polls = _count(data, "polls")
         track.resumed = _optional(data, "resumed", bool) is True
+        again = _optional(data, "launch_again", bool) is True
         track.unseen_polls = _count(data, "unseen_polls")
         kind = data.get("problem_kind")
         if kind is not None and kind not in PROBLEM_KINDS:
             raise ValueError("'problem_kind' is not a known kind")
         if job_id is None:
-            track.not_started(data["error"])
+            track.not_started(data["error"], again)
         elif track.error is not None:
             # An error of an earlier version was final for a job with an ID; it is polled again.
             track.problem_kind = kind or UNREADABLE

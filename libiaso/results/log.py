@@ -11,6 +11,7 @@ Writing the log never changes a probe's state: a failure only adds a line to lon
 """
 from __future__ import annotations
 
+import json
 import math
 import os
 import socket
@@ -78,6 +79,43 @@ def build_record(*, probe: str, environment: Optional[str], started: float, dura
         record["error"] = {"type": type(error).__name__,
                            "message": str(getattr(error, "message", error)) or summary}
     return record
+
+
+TEXT_LIMITS = (1000, 200)   # the long texts of a record, cut to the first, then the second
+
+
+def fitted(record: Dict[str, Any], size: Any) -> Dict[str, Any]:
+    """``record`` made to fit ``RECORD_LIMIT`` (``size`` measures a record as it will be
+    written): the long texts cut first (summary, error message, each job's reason and summary),
+    then the jobs beyond what fits left out, counted in ``iaso.jobs_omitted`` and the record
+    marked ``iaso.truncated``; a run's record is never dropped for its size."""
+    if size(record) <= RECORD_LIMIT:
+        return record
+    record = json.loads(json.dumps(record))
+    iaso = record["iaso"]
+    iaso["truncated"] = True
+    for limit in TEXT_LIMITS:
+        iaso["summary"] = _cut(iaso.get("summary"), limit)
+        if "error" in record:
+            record["error"]["message"] = _cut(record["error"].get("message"), limit)
+        for job in iaso.get("jobs", []):
+            job["reason"] = _cut(job.get("reason"), limit // 2)
+            job["summary"] = _cut(job.get("summary"), limit // 2)
+        if size(record) <= RECORD_LIMIT:
+            return record
+    jobs = iaso.get("jobs", [])
+    while jobs and size(record) > RECORD_LIMIT:
+        kept = max(0, len(jobs) * RECORD_LIMIT // max(1, size(record)) - 1)
+        iaso["jobs_omitted"] = iaso.get("jobs_omitted", 0) + len(jobs) - kept
+        del jobs[kept:]
+        iaso["targets"] = [job["host"] for job in jobs]
+    return record
+
+
+def _cut(text: Any, limit: int) -> Any:
+    if isinstance(text, str) and len(text) > limit:
+        return text[: limit - 3] + "..."
+    return text
 
 
 def _finite(value: Any) -> Any:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import unicodedata
 from typing import Any, List, Optional
 
 from ..config.settings import LogSettings
@@ -18,12 +19,27 @@ from ..redaction import Redactor
 
 
 class _RedactingFormatter(logging.Formatter):
+    """Each record one line, masked: a message carries texts of the API's (a job status, an
+    error text) that must not start lines of their own and pass for the probe's."""
+
     def __init__(self, redactor: Redactor) -> None:
         super().__init__("%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
         self.redactor = redactor
 
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = one_line(self.redactor(record.message))
+        return super().formatMessage(record)
+
     def format(self, record: logging.LogRecord) -> str:
         return self.redactor(super().format(record))
+
+
+def one_line(text: str) -> str:
+    """``text`` with every control, line or paragraph separator and format character escaped."""
+    if text.isascii() and text.isprintable():
+        return text
+    return "".join(c if c.isprintable() and unicodedata.category(c) not in ("Zl", "Zp", "Cf")
+                   else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 class _QuietFileHandler(logging.FileHandler):

@@ -12,7 +12,7 @@ from typing import Any, Dict, List, Optional, Protocol, runtime_checkable
 
 from ..config.settings import Config
 from ..redaction import Redactor
-from ..results.log import append_record, build_record
+from ..results.log import append_record, build_record, fitted
 from ..states import State
 from .measurement import failure_of
 
@@ -58,8 +58,12 @@ class RunRecord:
                               jobs=sections["jobs"], components=sections["components"],
                               error=error)
         masked = redactor.value(json.loads(json.dumps(record, default=str)))
-        problem = append_record(path, redactor(json.dumps(masked, separators=(",", ":"))))
-        return self.notes + ([problem] if problem else [])
+
+        def line(document: Dict[str, Any]) -> str:
+            return redactor(json.dumps(document, separators=(",", ":")))
+
+        problem = append_record(path, line(fitted(masked, lambda d: len(line(d).encode()) + 1)))
+        return ([problem] if problem else []) + self.notes
 
 
 Sections = Dict[str, List[Dict[str, Any]]]

@@ -198,7 +198,7 @@ class Probe:
             record.perfdata = perfdata_in_order(check)
             record.long_lines = _lines(check.verbose_str)
         outcome = self._finish(record.code, record.summary, record.perfdata,
-                               record.long_lines + record.keep(deadline.elapsed(), redactor),
+                               record.keep(deadline.elapsed(), redactor) + record.long_lines,
                                options, redactor, capture)
         trail.close(f"{self.program} {record.environment or '-'}: {outcome.first_line}")
         return outcome

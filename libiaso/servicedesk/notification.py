@@ -73,7 +73,10 @@ class Notification:
 
     @classmethod
     def from_json(cls, text: str) -> Notification:
-        data: Dict[str, Any] = json.loads(text)
+        try:
+            data: Dict[str, Any] = json.loads(text)
+        except RecursionError:
+            raise ValueError("not a spooled notification: nested too deep") from None
         known = {field.name for field in fields(cls)}
         if not isinstance(data, dict) or not {"notification_id", "origin", "kind", "action",
                                                 "problem", "host"} <= set(data):
@@ -116,9 +119,10 @@ def action_for(kind: str, state: str, problem: str) -> Action:
 
 def build(*, core: str, origin: str, kind: str, host: str, service: Optional[str], state: str,
           problem_id: str, last_problem_id: str, core_notification_id: str = "",
-          timet: str = "", **text: str) -> Notification:
+          timet: str = "", unique: str = "", **text: str) -> Notification:
     """A ``Notification`` from the macros a core passed (``text``: environment, attempt,
-    time, output, details, runbook, author, comment)."""
+    time, output, details, runbook, author, comment); ``unique`` stands for the core's own
+    notification ID where it has none (a UUID fixed once for the notification)."""
     kind = kind.strip().upper()
     problem = problem_of(core, kind, state, problem_id, last_problem_id)
     action = action_for(kind, state, problem)
@@ -132,7 +136,7 @@ def build(*, core: str, origin: str, kind: str, host: str, service: Optional[str
         # keeps an ID reused after a restart without retention apart.
         notification_id = f"{origin}:n{core_notification_id.strip()}{suffix}"
     else:
-        notification_id = f"{origin}:u{uuid.uuid4().hex}{suffix}"
+        notification_id = f"{origin}:u{unique or uuid.uuid4().hex}{suffix}"
     return Notification(notification_id=notification_id, origin=origin, kind=kind,
                         action=action, problem=problem, host=host, service=service or "",
                         state=state.strip().upper(), **text)

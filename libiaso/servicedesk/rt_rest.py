@@ -7,16 +7,14 @@ for "closed by its recovery" and "acknowledged in the core". Before writing, the
 a notification whose ID is already there is not recorded again (a retry after a lost answer,
 a desk fed twice). A note and its ID go in one request.
 
-The token is read from its file for each run, sent only to the configured URL: redirects are
-never followed (an answer pointing elsewhere is refused), certificates are verified, answers are
-bounded in size, and no message quotes the token.
+The token is read from its file for each run and sent only to the configured URL (wire.py: one
+origin, no redirect, bounded answers within the run's end, masked messages). Every answer is
+read for its shape: a ticket, a custom field or an id of an unexpected shape is an unreachable
+desk naming the field, so the notification waits in the spool instead of crashing the run.
 """
 from __future__ import annotations
 
-import json
-import time
 from typing import Any, Dict, List, Optional, Tuple
-from urllib.parse import urlsplit
 
 import requests
 
@@ -24,6 +22,7 @@ from ..errors import ConfigError, DeskRejected, DeskUnreachable
 from .mail import body_of, subject_of
 from .notification import Action, Notification, sequence_of
 from .settings import RestDesk
+from .wire import Json, Wire
 
 CF_KEY = "IASO problem key"
 CF_ORIGIN = "IASO origin"
@@ -32,7 +31,6 @@ CF_SERVICE = "IASO service"
 CF_NOTIFICATIONS = "IASO notifications"
 CF_RECOVERED = "IASO recovered"
 CF_ACKNOWLEDGED = "IASO acknowledged"
-ANSWER_LIMIT = 4 * 1024 * 1024
 PAGE = 100
 
 
@@ -42,19 +40,18 @@ def quoted(value: str) -> str:
 
 
 class Ticket:
-    """One ticket as a search returns it."""
+    """One ticket as a search returns it, every field checked for its shape."""
 
-    def __init__(self, item: Dict[str, Any]) -> None:
-        self.id = int(item["id"])
-        self.status = str(item.get("Status", ""))
-        owner = item.get("Owner") or {}
-        self.owner = str(owner.get("id", "")) if isinstance(owner, dict) else str(owner)
-        updated = item.get("LastUpdatedBy") or {}
-        self.last_updated_by = str(updated.get("id", "")) if isinstance(updated, dict) else ""
+    def __init__(self, item: Any) -> None:
+        entry = item if isinstance(item, Json) else Json(item, "ticket", DeskUnreachable)
+        self.id = entry.get("id").whole()
+        self.status = entry.get("Status").text(optional=True)
+        self.owner = _user(entry.get("Owner"))
+        self.last_updated_by = _user(entry.get("LastUpdatedBy"))
         self.fields: Dict[str, List[str]] = {}
-        for field in item.get("CustomFields") or []:
-            if isinstance(field, dict) and "name" in field:
-                self.fields[str(field["name"])] = [str(v) for v in field.get("values") or []]
+        for field in entry.get("CustomFields").items(optional=True):
+            name = field.get("name").text()
+            self.fields[name] = [v.text() for v in field.get("values").items(optional=True)]
 
     def field(self, name: str) -> str:
         values = self.fields.get(name) or [""]
@@ -78,21 +75,21 @@ class RtRest:
                  session: Optional[requests.Session] = None,
                  until: Optional[float] = None) -> None:
         self.desk = desk
-        self.timeout = timeout
-        self.until = until                  # the run's own end (monotonic): no wait outlives it
         self.warnings: List[str] = []       # about the token file, for the run's journal
-        self.base = desk.url + "/REST/2.0/"
-        self.origin = _origin(desk.url)
-        self.session = session or requests.Session()
-        self.session.trust_env = False      # no proxy, netrc or CA bundle from the environment
+        self.wire = Wire(desk.url, failure=DeskUnreachable, timeout=timeout, until=until,
+                         ca_bundle=desk.ca_bundle, session=session)
         self._token: Optional[str] = None
+
+    @property
+    def until(self) -> Optional[float]:
+        return self.wire.until
 
     # --- the exchange ------------------------------------------------------------------------
 
     def _headers(self) -> Dict[str, str]:
         if self._token is None:
             try:
-                self._token = self.desk.token(self.warnings).reveal()
+                self._token = self.wire.secret(self.desk.token(self.warnings).reveal())
             except ConfigError as exc:      # fixed by a person; meanwhile everything waits
                 raise DeskUnreachable("no token to send: "
                                       + exc.message.replace("password file", "token file")
@@ -100,49 +97,22 @@ class RtRest:
         return {"Authorization": f"token {self._token}", "Accept": "application/json"}
 
     def request(self, method: str, path: str, *, params: Optional[Dict[str, str]] = None,
-                body: Optional[Any] = None) -> Any:
-        url = self.base + path
-        if _origin(url) != self.origin:
-            raise DeskRejected(f"refused to send the token outside {self.desk.url}")
-        timeout = self.timeout
-        if self.until is not None:
-            timeout = min(timeout, self.until - time.monotonic())
-            if timeout <= 0.05:
-                raise DeskUnreachable("this run's time is up")
-        try:
-            answer = self.session.request(
-                method, url, params=params, json=body, headers=self._headers(),
-                timeout=(min(3.0, timeout), timeout), allow_redirects=False,
-                verify=self.desk.ca_bundle or True, stream=True)
-            try:
-                data = _bounded(answer)
-            finally:
-                answer.close()
-        except requests.exceptions.SSLError:
-            raise DeskUnreachable(f"{self.desk.url}: TLS certificate not trusted") from None
-        except requests.exceptions.Timeout:
-            raise DeskUnreachable(f"{self.desk.url} did not answer within "
-                                  f"{timeout:g} s") from None
-        except requests.exceptions.RequestException as exc:
-            raise DeskUnreachable(f"{self.desk.url} cannot be reached "
-                                  f"({type(exc).__name__})") from None
-        status = answer.status_code
-        if 300 <= status < 400:
-            raise DeskUnreachable(f"{self.desk.url} redirected (HTTP {status}); not followed: "
-                                  f"check the configured URL")
+                body: Optional[Any] = None) -> Json:
+        """The JSON answer to one request; the desk's refusals classed for the spool."""
+        reply = self.wire.exchange(method, "REST/2.0/" + path, params=params, body=body,
+                                   headers=self._headers())
+        status, url = reply.status, self.desk.url
         if status in (401, 403):
-            raise DeskUnreachable(f"{self.desk.url} refused our token (HTTP {status}): check "
+            raise DeskUnreachable(f"{url} refused our token (HTTP {status}): check "
                                   f"token_file and the rights of its user")
         if status in (408, 429) or status >= 500:
-            raise DeskUnreachable(f"{self.desk.url} answered HTTP {status}")
+            raise DeskUnreachable(f"{url} answered HTTP {status}")
         if status >= 400:
-            raise DeskRejected(f"{self.desk.url} refused {method} {path.split('?')[0]} "
-                               f"(HTTP {status}): {_message(data)}")
-        try:
-            return json.loads(data.decode("utf-8")) if data.strip() else None
-        except (UnicodeDecodeError, ValueError):
-            raise DeskUnreachable(f"{self.desk.url} answered something that is not JSON "
-                                  f"(HTTP {status})") from None
+            raise DeskRejected(f"{url} refused {method} {path.split('?')[0]} "
+                               f"(HTTP {status}): {self.wire.message(reply)}")
+        if status < 200:
+            raise DeskUnreachable(f"{url} answered HTTP {status}")
+        return self.wire.json(reply, f"{method} {path.split('?')[0]}")
 
     def search(self, query: str, *, newest_first: bool = True,
                limit: int = PAGE) -> List[Ticket]:
@@ -153,10 +123,8 @@ class RtRest:
                 "query": query, "fields": self.FIELDS, "orderby": "id",
                 "order": "DESC" if newest_first else "ASC", "per_page": str(PAGE),
                 "page": str(page)})
-            items = data.get("items") if isinstance(data, dict) else None
-            if not isinstance(items, list):
-                raise DeskUnreachable(f"{self.desk.url}: a ticket search answered without items")
-            found += [Ticket(item) for item in items if isinstance(item, dict) and "id" in item]
+            items = data.get("items").items()
+            found += [Ticket(item) for item in items]
             if len(items) < PAGE:
                 break
             page += 1
@@ -226,11 +194,7 @@ class RtRest:
         if resolved:
             fields[CF_RECOVERED] = n.notification_id
             body["Status"] = "resolved"
-        data = self.request("POST", "ticket", body=body)
-        try:
-            return int(data["id"])
-        except (TypeError, KeyError, ValueError):
-            raise DeskUnreachable(f"{self.desk.url}: ticket creation answered no id") from None
+        return self.request("POST", "ticket", body=body).get("id").whole()
 
     def _note(self, ticket: Ticket, n: Notification, resolve: bool = False) -> None:
         fields: Dict[str, Any] = {CF_NOTIFICATIONS: [*ticket.notifications, n.notification_id]}
@@ -270,28 +234,10 @@ def reused(recovered: str, n: Notification) -> bool:
     return closed_at is None or raised_at is None or raised_at > closed_at
 
 
-def _origin(url: str) -> Tuple[str, str, Optional[int]]:
-    parts = urlsplit(url)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    return parts.scheme, (parts.hostname or "").lower(), port
-
-
-def _bounded(answer: requests.Response) -> bytes:
-    chunks = []
-    size = 0
-    for chunk in answer.iter_content(65536):
-        size += len(chunk)
-        if size > ANSWER_LIMIT:
-            raise DeskUnreachable(f"answer larger than {ANSWER_LIMIT} bytes; not read further")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _message(data: bytes) -> str:
-    try:
-        value = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        return data[:120].decode("utf-8", "replace")
-    if isinstance(value, dict) and "message" in value:
-        return str(value["message"])[:200]
-    return str(value)[:200]
+def _user(value: Json) -> str:
+    """A user as RT writes it in a ticket: an object with an id, or the bare name."""
+    if value.null:
+        return ""
+    if isinstance(value.value, dict):
+        return value.get("id").text(optional=True)
+    return value.text()

@@ -9,7 +9,12 @@ it arrived, so that delivery follows the core's order even when the core ran two
 commands side by side and the later one reached the spool first. Delivery holds a
 lock, so that two runs never deliver the same file twice, and stops at the first notification
 the desk cannot take now, keeping the order for the next run. A notification the desk refuses
-for good goes to ``rejected/``, kept for a person, instead of blocking the queue for ever.
+for good goes to ``rejected/``, kept for a person, instead of blocking the queue for ever; so
+does a queue file that cannot be read as a notification (or is no regular file at all).
+
+Every file here is opened without blocking and refused unless a regular file
+(``local_files.open_regular``): a FIFO or a device put in the spool's place, by mistake or not,
+must not hang the core's notification command.
 """
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ import time
 from typing import Callable, List, NamedTuple, Optional
 
 from ..errors import ConfigError, DeskRejected, DeskUnreachable
+from ..local_files import LocalFileError, open_regular, read_regular
 from .notification import Notification
 
 Clock = Callable[[], float]
@@ -62,23 +68,14 @@ class Spool:
         then = int(counted.group(1)) if counted else int(arrived * 1e9)
         name = (f"{int(at * 1e6):018d}-{then:020d}-{os.getpid():07d}-"
                 f"{self._sequence:04d}.json")
-        temporary = os.path.join(self.tmp, name)
-        final = os.path.join(self.queue, name)
         data = notification.to_json().encode("utf-8")
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
-        except OSError:
-            os.close(fd)
-            _unlink(temporary)
-            raise
-        os.close(fd)
-        os.rename(temporary, final)
-        _sync_directory(self.queue)
+        final = write_whole(self.tmp, name, data, into=self.queue)
         return final
+
+    def keep_rejected(self, name: str, data: bytes) -> str:
+        """Keep ``data`` in ``rejected/`` under ``name``, for a person."""
+        self.prepare()
+        return write_whole(self.tmp, name, data, into=self.rejected)
 
     def waiting(self) -> List[str]:
         """Queued files, oldest first."""
@@ -121,10 +118,11 @@ class Spool:
                         say(f"{name} waits: {exc.message}")
                         return FlushReport(delivered, rejected, len(self.waiting()),
                                            exc.message)
-                    except (DeskRejected, ValueError) as exc:
+                    except (DeskRejected, ValueError, LocalFileError) as exc:
                         self._set_aside(path)
                         rejected += 1
-                        say(f"{name} set aside in {self.rejected}: {exc}")
+                        say(f"{name} set aside in {self.rejected}: "
+                            f"{getattr(exc, 'message', None) or exc.args[-1]}")
                         continue
                     _unlink(path)
                     delivered += 1
@@ -132,8 +130,7 @@ class Spool:
                         f"[{notification.key or '-'}] {outcome or 'sent'}")
 
     def _read(self, path: str) -> Notification:
-        with open(path, "rb") as handle:
-            data = handle.read(SPOOL_FILE_LIMIT + 1)
+        data, _ = read_regular(path, SPOOL_FILE_LIMIT + 1)
         if len(data) > SPOOL_FILE_LIMIT:
             raise ValueError("spool file larger than its bound")
         return Notification.from_json(data.decode("utf-8"))
@@ -156,8 +153,8 @@ class Spool:
 
     def _lock(self, until: float, monotonic: Clock) -> Spool._Held:
         self.prepare()
-        fd = os.open(os.path.join(self.directory, ".lock"),
-                     os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fd = open_regular(os.path.join(self.directory, ".lock"), os.O_RDWR | os.O_CREAT,
+                          0o600)
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -170,6 +167,28 @@ class Spool:
                 os.close(fd)
                 return Spool._Held(None)
             time.sleep(0.05)
+
+
+def write_whole(directory: str, name: str, data: bytes, into: Optional[str] = None) -> str:
+    """Write ``data`` as ``name`` in ``directory``, synced, then rename it into ``into`` (by
+    default ``directory`` itself, the file then named with a leading '.' until whole): a crash
+    leaves the whole file or none. Returns the final path."""
+    final = os.path.join(into or directory, name)
+    temporary = os.path.join(directory, name if into else f".{name}.tmp")
+    fd = open_regular(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        _unlink(temporary)
+        raise
+    os.close(fd)
+    os.rename(temporary, final)
+    _sync_directory(into or directory)
+    return final
 
 
 def _sync_directory(path: str) -> None:

@@ -15,7 +15,7 @@ from .scenario import COMPONENTS
 # (method, path under the prefix) -> role; what the hostile harnesses route by.
 ROUTES = {("GET", "/life"): "life", ("GET", "/health"): "health", ("POST", "/login"): "login",
           ("POST", "/backups"): "backup", ("POST", "/jobs/status"): "job_status",
-          ("POST", "/restores"): "restore"}
+          ("POST", "/restores"): "restore", ("GET", "/jobs"): "job_list"}
 PAGE_LIMIT = 1000          # VMs a page holds when the request names no limit
 MAX_PAGE_LIMIT = 100000
 JOB_WORDS = {"COMPLETED": "Completed", "FAILED": "Failed", "KILLED": "Killed",
@@ -33,8 +33,7 @@ class IasoContract:
     routes: Tuple[Tuple[str, Pattern[str], str], ...] = (
         *((method, re.compile(re.escape(path) + "$"), role)
           for (method, path), role in ROUTES.items()),
-        ("GET", re.compile(r"/vms$"), "vm_list"),
-        ("GET", re.compile(r"/jobs$"), "job_list"))
+        ("GET", re.compile(r"/vms$"), "vm_list"))
 
     def __init__(self, sim: Backend) -> None:
         self.sim = sim
