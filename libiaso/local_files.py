@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import stat
-from typing import Tuple
+from typing import Iterable, List, Tuple
 
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
@@ -52,3 +52,53 @@ def read_regular(path: str, limit: int) -> Tuple[bytes, int]:
         return b"".join(chunks), mode
     finally:
         os.close(fd)
+
+
+def replace_file(path: str, pieces: Iterable[str], mode: int = 0o666, *,
+                 durable: bool = True) -> None:
+    """Replace ``path`` by the text of ``pieces``, all or nothing.
+
+    A reader sees the old file or the new one, never half of either; a crash leaves at most a
+    temporary beside it. ``durable`` waits for the disk, so that a state saved before a launch
+    survives a power cut. Any error (``OSError``, or a ``ValueError`` while the pieces are
+    produced) removes the temporary and is raised to the caller, who words it.
+    """
+    temporary = f"{path}.{os.getpid()}.tmp"
+    try:
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
+                     | _CLOEXEC, mode)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            batch: List[str] = []
+            for piece in pieces:
+                batch.append(piece)
+                if len(batch) >= 2000:
+                    handle.write("".join(batch))
+                    batch = []
+            handle.write("".join(batch))
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass
+        raise
+
+
+def open_pipe_writer(path: str) -> int:
+    """A non-blocking descriptor writing into the FIFO at ``path`` (a core's command file).
+
+    Refused, on the descriptor itself, unless a FIFO: a regular file named there would take
+    every line and hand it to no one. With no reader, ``open`` fails at once with ENXIO.
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_NOCTTY | _CLOEXEC)
+    except IsADirectoryError:
+        fd = -1
+    if fd < 0 or not stat.S_ISFIFO(os.fstat(fd).st_mode):
+        if fd >= 0:
+            os.close(fd)
+        raise LocalFileError(0, "is not a FIFO (a core's command file is one)")
+    return fd

@@ -72,7 +72,7 @@ def targets(run: ProbeRun, hostname: Optional[str], level: str, set_name: Option
     duplicated = {h for h, _, _, _ in members if sum(1 for m, *_ in members if m == h) > 1}
     return key, [JobTarget(f"{host}/{lvl}" if host in duplicated else host, host,
                            partial(start_backup, hostname=host, level=lvl, params=params),
-                           identity_of(host, lvl), level=lvl, params=params)
+                           identity_of(host, lvl), traits={"level": lvl}, params=params)
                  for host, lvl, _, params in members]
 
 

@@ -82,7 +82,9 @@ def build(run: ProbeRun, restore_name: Optional[str], hostname: Optional[str],
                     lambda client: start_restore(client, target.hostname, target.file_name,
                                                  target.source_path, target.destination,
                                                  target.params),
-                    identity_of(*_fields(target)), params=target.params)
+                    identity_of(*_fields(target)), params=target.params,
+                    traits={"file_name": target.file_name, "source_path": target.source_path,
+                            "destination": target.destination})
     return job_check(run, "restore", key, [job], wait, relaunch_after,
                      per_target_perfdata=False, clock=clock)
 

@@ -564,15 +564,16 @@ def _login_with_token(token: Callable[[], Any], **extra: Any
 
 case("jwt-exp-is-nan", P,
      "the login's token is a JWT whose exp claim is NaN, and no expiresIn",
-     "issue 9 item 18's rule (a JWT exp out of range): CRITICAL naming the claim; the login "
-     "answer is judged alike wherever a probe logs in (as expires-in-as-text)",
-     expect=affects(LOGIN, CRITICAL),
+     "issue 9 item 18's rule (a JWT exp out of range): CRITICAL naming the claim, for the probe "
+     "that reads the token's lifetime; the others only need the token, which is usable",
+     expect=affects(("auth",), CRITICAL),
      handle=changed({"login": _login_with_token(lambda: _jwt('{"sub":"nagios","exp":NaN}'))}))
 
 case("expires-in-as-text", P,
      "login answers expiresIn \"3600\" (a text)",
-     "state policy: a field of the wrong type is CRITICAL",
-     expect=affects(LOGIN, CRITICAL),
+     "state policy: a field of the wrong type is CRITICAL, for the probe that reads it (the "
+     "token's lifetime is check_iaso_auth's)",
+     expect=affects(("auth",), CRITICAL),
      handle=changed({"login": lambda d, ex: dict(d, expiresIn="3600")}))
 
 case("token-outside-latin-1", P,

@@ -7,7 +7,6 @@ certificate for redirects to plain http).
 """
 from __future__ import annotations
 
-import datetime
 import gzip
 import json
 import socket
@@ -15,8 +14,11 @@ import ssl
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
+from typing import Any, Callable, Dict, List, NamedTuple, Optional
 from urllib.parse import parse_qsl
+
+from certificates import Authority
+from hostile_wire import read_request
 
 from libiaso.simulator.scenario import scenario_from
 from libiaso.simulator.server import ROUTES, Simulator
@@ -309,10 +311,11 @@ class HostileServer:
             conn.settimeout(30)
             if context is not None:
                 conn = context.wrap_socket(conn, server_side=True)
-            request = self._read_request(conn)
+            request = read_request(conn, b"")
             if request is None:
                 return
-            self._dispatch(conn, *request)
+            received, _ = request
+            self._dispatch(conn, received.method, received.target, received.body)
         except (OSError, ssl.SSLError, ValueError):
             pass
         finally:
@@ -320,32 +323,6 @@ class HostileServer:
                 conn.close()
             except OSError:
                 pass
-
-    @staticmethod
-    def _read_request(conn: socket.socket) -> Optional[Tuple[str, str, bytes]]:
-        data = b""
-        while b"\r\n\r\n" not in data:
-            chunk = conn.recv(65536)
-            if not chunk:
-                return None
-            data += chunk
-            if data[:1] == b"\x16":   # a TLS handshake on the plain port
-                conn.sendall(b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n")
-                return None
-        head, _, body = data.partition(b"\r\n\r\n")
-        lines = head.decode("latin-1").split("\r\n")
-        method, path, _ = lines[0].split(" ", 2)
-        length = 0
-        for line in lines[1:]:
-            name, _, value = line.partition(":")
-            if name.strip().lower() == "content-length":
-                length = int(value.strip())
-        while len(body) < length:
-            chunk = conn.recv(65536)
-            if not chunk:
-                break
-            body += chunk
-        return method, path, body
 
     def _dispatch(self, conn: socket.socket, method: str, path: str, body: bytes) -> None:
         parts = path.split("/", 3)   # "", "b", behaviour, rest
@@ -373,57 +350,12 @@ PASSWORD = "Hostile-Pa55word-never-printed"
 
 def make_pki(directory: Path) -> Path:
     """A CA, and leaf certificates: good, self-signed, expired, wrong host, 1024-bit key."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-    from cryptography.x509.oid import NameOID
-
-    now = datetime.datetime.now(datetime.timezone.utc)
-
-    def key(bits: int = 2048) -> Any:
-        return rsa.generate_private_key(public_exponent=65537, key_size=bits)
-
-    def write(name: str, cert: Any, private: Any) -> None:
-        (directory / f"{name}.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-        (directory / f"{name}.key").write_bytes(private.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
-            serialization.NoEncryption()))
-
-    def certificate(subject: str, private: Any, issuer: Any, issuer_key: Any, ca: bool,
-                    names: List[x509.GeneralName], start: datetime.datetime,
-                    end: datetime.datetime) -> Any:
-        builder = (x509.CertificateBuilder()
-                   .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
-                   .issuer_name(issuer).public_key(private.public_key())
-                   .serial_number(x509.random_serial_number())
-                   .not_valid_before(start).not_valid_after(end)
-                   .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
-        if names:
-            builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
-        return builder.sign(issuer_key, hashes.SHA256())
-
-    import ipaddress
-
-    loopback = [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-    ca_key = key()
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "hostile test CA")])
-    ca = certificate("hostile test CA", ca_key, ca_name, ca_key, True, [],
-                     now - datetime.timedelta(days=1), now + datetime.timedelta(days=2))
-    write("ca", ca, ca_key)
-    day = datetime.timedelta(days=1)
-    plans = {"good": (loopback, now - day, now + day, 2048, False),
-             "expired": (loopback, now - 10 * day, now - day, 2048, False),
-             "wronghost": ([x509.DNSName("other.example")], now - day, now + day, 2048, False),
-             "weak": (loopback, now - day, now + day, 1024, False),
-             "self": (loopback, now - day, now + day, 2048, True)}
-    for name, (names, start, end, bits, self_signed) in plans.items():
-        private = key(bits)
-        if self_signed:
-            own = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-            cert = certificate(name, private, own, private, False, names, start, end)
-        else:
-            cert = certificate(name, private, ca_name, ca_key, False, names, start, end)
-        write(name, cert, private)
+    authority = Authority(directory, "hostile test CA")
+    authority.issue("good", rsa_bits=2048)
+    authority.issue("expired", valid_from=-10, valid_until=-1, rsa_bits=2048)
+    authority.issue("wronghost", hosts=("other.example",), rsa_bits=2048)
+    authority.issue("weak", rsa_bits=1024)
+    authority.issue("self", self_signed=True, rsa_bits=2048)
     return directory
 
 

@@ -9,8 +9,6 @@ per case that asks for it, stands for "another host": nothing may ever reach it.
 """
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import json
 import socket
 import ssl
@@ -20,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 from urllib.parse import parse_qsl
+
+from certificates import Authority
 
 from libiaso.simulator.jobs import JobBook
 from libiaso.simulator.scenario import scenario_from
@@ -296,7 +296,7 @@ class WireServer:
                 conn = context.wrap_socket(conn, server_side=True)
             pending = b""
             while True:
-                request = _read_request(conn, pending)
+                request = read_request(conn, pending)
                 if request is None:
                     return
                 received, pending = request
@@ -329,7 +329,8 @@ class WireServer:
         return exchange.keep_alive
 
 
-def _read_request(conn: socket.socket, pending: bytes) -> Optional[Tuple[Received, bytes]]:
+def read_request(conn: socket.socket, pending: bytes) -> Optional[Tuple[Received, bytes]]:
+    """One request from ``conn`` (after the bytes already read), and what followed it."""
     data = pending
     while b"\r\n\r\n" not in data:
         chunk = conn.recv(65536)
@@ -357,62 +358,15 @@ def _read_request(conn: socket.socket, pending: bytes) -> Optional[Tuple[Receive
 
 
 def make_pki(directory: Path) -> Path:
-    """A CA and the server certificates of the TLS listeners (EC keys: quick to make).
+    """The CA and the server certificates of the TLS listeners.
 
     good: from the CA, for 127.0.0.1. self: self-signed. notyet: from the CA, valid from
     tomorrow. leafsigned: issued by a certificate that the CA made without the right to sign
     (basicConstraints CA:FALSE), served with it as its chain.
     """
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    now = datetime.datetime.now(datetime.timezone.utc)
-    day = datetime.timedelta(days=1)
-    loopback = x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))])
-
-    def name(text: str) -> x509.Name:
-        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, text)])
-
-    def issue(subject: str, key: Any, issuer: x509.Name, issuer_key: Any, ca: bool,
-              start: datetime.datetime, end: datetime.datetime) -> Any:
-        builder = (x509.CertificateBuilder().subject_name(name(subject)).issuer_name(issuer)
-                   .public_key(key.public_key()).serial_number(x509.random_serial_number())
-                   .not_valid_before(start).not_valid_after(end)
-                   .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
-        if not ca:
-            builder = builder.add_extension(loopback, critical=False)
-        return builder.sign(issuer_key, hashes.SHA256())
-
-    def pem(cert: Any) -> bytes:
-        return cert.public_bytes(serialization.Encoding.PEM)
-
-    def write(stem: str, chain: List[Any], key: Any) -> None:
-        (directory / f"{stem}.pem").write_bytes(b"".join(pem(c) for c in chain))
-        (directory / f"{stem}.key").write_bytes(key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption()))
-
-    def key() -> Any:
-        return ec.generate_private_key(ec.SECP256R1())
-
-    ca_key = key()
-    ca = issue("campaign test CA", ca_key, name("campaign test CA"), ca_key, True,
-               now - day, now + 2 * day)
-    (directory / "ca.pem").write_bytes(pem(ca))
-    good_key = key()
-    write("good", [issue("good", good_key, ca.subject, ca_key, False, now - day, now + day)],
-          good_key)
-    self_key = key()
-    write("self", [issue("self", self_key, name("self"), self_key, False, now - day, now + day)],
-          self_key)
-    later_key = key()
-    write("notyet", [issue("notyet", later_key, ca.subject, ca_key, False, now + day,
-                           now + 2 * day)], later_key)
-    middle_key = key()
-    middle = issue("not a CA", middle_key, ca.subject, ca_key, False, now - day, now + day)
-    leaf_key = key()
-    write("leafsigned", [issue("leafsigned", leaf_key, middle.subject, middle_key, False,
-                               now - day, now + day), middle], leaf_key)
+    authority = Authority(directory, "campaign test CA")
+    authority.issue("good")
+    authority.issue("self", self_signed=True)
+    authority.issue("notyet", valid_from=1, valid_until=2)
+    authority.issue("leafsigned", signer=authority.issue("not a CA", write=False))
     return directory

@@ -1,29 +1,25 @@
-"""A private Icinga 2 (Debian's icinga2) with its REST API, for the service-desk tests.
+"""A private Icinga 2 (Debian's icinga2) with its REST API, for the service-desk and fleet
+tests.
 
-Its own directories (the -D overrides of tests/test_icinga2_e2e.py), the shipped
-etc/icinga2/iaso-notifications.conf included unchanged, an API listener on 127.0.0.1 whose
-certificate is signed by a CA made for the run (clients verify it), two API users (the test
-driver; the way back, with only the permissions docs/service-desk.md asks for), stopped by PID.
+Its own directories (icinga_core.private_instance), the test's object files included unchanged,
+an API listener on 127.0.0.1 whose certificate is signed by a CA made for the run (clients
+verify it), the test driver's API user and those the test asks for, stopped by PID.
 """
 from __future__ import annotations
 
-import datetime
-import grp
-import ipaddress
+import json
 import os
-import pwd
-import shutil
 import signal
 import socket
 import subprocess
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import requests
+from certificates import Authority
+from icinga_core import BINARY, INSTANCE_DIRECTORIES, private_instance
 
-ROOT = Path(__file__).resolve().parent.parent
-BINARY = shutil.which("icinga2") or "/usr/sbin/icinga2"
 NODE = "icinga-e2e"
 DRIVER_PASSWORD = "driver-password-for-tests"
 SYNC_USER = "iaso-sync"
@@ -36,93 +32,56 @@ def free_port() -> int:
 
 
 def make_pki(directory: Path) -> Path:
-    """A CA and the node's certificate (SAN 127.0.0.1 and localhost); returns the CA path."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    directory.mkdir(parents=True, exist_ok=True)
-    now = datetime.datetime.now(datetime.timezone.utc)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "iaso tests CA")])
-    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
-          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-          .not_valid_before(now - datetime.timedelta(days=1))
-          .not_valid_after(now + datetime.timedelta(days=2))
-          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-          .sign(ca_key, hashes.SHA256()))
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, NODE)]))
-            .issuer_name(ca_name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(days=1))
-            .not_valid_after(now + datetime.timedelta(days=2))
-            .add_extension(x509.SubjectAlternativeName([
-                x509.DNSName(NODE), x509.DNSName("localhost"),
-                x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-            .sign(ca_key, hashes.SHA256()))
-    pem = serialization.Encoding.PEM
-    (directory / "ca.crt").write_bytes(ca.public_bytes(pem))
-    (directory / f"{NODE}.crt").write_bytes(cert.public_bytes(pem))
-    (directory / f"{NODE}.key").write_bytes(key.private_bytes(
-        pem, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()))
-    (directory / f"{NODE}.key").chmod(0o600)
-    return directory / "ca.crt"
+    """A CA and the node's certificate (SAN the node's name, localhost and 127.0.0.1), where
+    the daemon looks for them; returns the CA's path."""
+    authority = Authority(directory, "iaso tests CA", ca_file="ca.crt")
+    authority.issue(NODE, hosts=(NODE, "localhost", "127.0.0.1"), valid_until=2, suffix=".crt")
+    return authority.ca_path
 
 
 class IcingaCore:
-    def __init__(self, work: Path, objects: str, constants: Dict[str, str],
-                 sync_password: str) -> None:
+    """A private Icinga 2 with its API on loopback: ``lines`` (constants, includes, objects)
+    after the API's own objects, and ``users``, API users beside the test driver (name:
+    password and permissions)."""
+
+    def __init__(self, work: Path, lines: Sequence[str],
+                 users: Mapping[str, Tuple[str, Sequence[str]]]) -> None:
         self.work = work
-        self.dirs = {name: work / name for name in ("data", "cache", "log", "spool", "run")}
+        self.dirs = {name: work / name for name in INSTANCE_DIRECTORIES}
         for directory in self.dirs.values():
             directory.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.url = f"https://127.0.0.1:{self.port}"
         self.ca = make_pki(self.dirs["data"] / "certs")
         self.main = work / "icinga2.conf"
-        defined = [f'const {name} = "{value}"' for name, value in constants.items()]
+        api_users = [f'object ApiUser "{name}" {{ password = "{password}"\n'
+                     f'  permissions = {json.dumps(list(permissions))} }}'
+                     for name, (password, permissions) in
+                     {"driver": (DRIVER_PASSWORD, ["*"]), **users}.items()]
         self.main.write_text("\n".join([
-            *defined,
-            "include <itl>",
-            f'include "{ROOT / "etc" / "icinga2" / "iaso-notifications.conf"}"',
+            *lines,
             "object Endpoint NodeName { }",
             'object Zone "master" { endpoints = [ NodeName ] }',
             f'object ApiListener "api" {{ bind_host = "127.0.0.1"\n  bind_port = {self.port} }}',
-            f'object ApiUser "driver" {{ password = "{DRIVER_PASSWORD}"\n'
-            '  permissions = [ "*" ] }',
-            f'object ApiUser "{SYNC_USER}" {{ password = "{sync_password}"\n'
-            '  permissions = [ "objects/query/Host", "objects/query/Service",'
-            ' "actions/acknowledge-problem" ] }',
+            *api_users,
             'object NotificationComponent "notification" { }',
             'object CheckerComponent "checker" { }',
-            objects,
         ]) + "\n")
         self.process: Optional[subprocess.Popen] = None
 
     def arguments(self) -> List[str]:
-        user = pwd.getpwuid(os.getuid()).pw_name
-        group = grp.getgrgid(os.getgid()).gr_name
-        return ["-c", str(self.main), f"-DDataDir={self.dirs['data']}",
-                f"-DCacheDir={self.dirs['cache']}", f"-DLogDir={self.dirs['log']}",
-                f"-DSpoolDir={self.dirs['spool']}", f"-DInitRunDir={self.dirs['run']}",
-                f"-DRunAsUser={user}", f"-DRunAsGroup={group}", f"-DNodeName={NODE}"]
+        return [*private_instance(self.main, self.dirs), f"-DNodeName={NODE}"]
 
     def validate(self) -> subprocess.CompletedProcess:
         return subprocess.run([BINARY, "daemon", "-C", *self.arguments()], capture_output=True,
                               text=True, timeout=120)
 
     def start(self) -> None:
-        log = open(self.work / "daemon.log", "w")
-        self.process = subprocess.Popen([BINARY, "daemon", *self.arguments()], stdout=log,
-                                        stderr=subprocess.STDOUT, start_new_session=True)
-        log.close()
+        with open(self.work / "daemon.log", "w") as log:
+            self.process = subprocess.Popen([BINARY, "daemon", *self.arguments()], stdout=log,
+                                            stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                break
+        while time.monotonic() < deadline and self.process.poll() is None:
             try:
                 if self.api("GET", "/v1/status/ApiListener", quiet=True) is not None:
                     return

@@ -3,15 +3,22 @@ endpoints, each a private instance of Debian's icinga2.
 
 Each node is laid out as an operator's /etc/icinga2 of its own (icinga2.conf, constants.conf,
 zones.conf) with its own data, cache, log, spool and run directories (the -D variables of
-tests/icinga_core.py, so no root and no namespace is needed) and its own ApiListener port. The
-certificates come from `icinga2 pki`: a CA in the master's data directory, where Icinga 2 keeps
-it, and for every endpoint a key and a certificate signed by it. The objects are the master's
+tests/icinga_core.py) and its own ApiListener port. The certificates come from `icinga2 pki`:
+a CA in the master's data directory, where Icinga 2 keeps it, and for every endpoint a key and
+a certificate signed by it. The objects are the master's
 zones.d/<zone> files, sent to the satellites by Icinga 2's own config sync; each satellite
 compiles them with its own constants.conf, which is how each one reaches a configuration file
 of its own. Every instance is stopped by the PID in its own run directory, with a bounded wait.
 
-The master is read through its REST API, its certificate verified against the cluster's CA
-under its endpoint name (Icinga 2 certificates name the endpoint, not an address).
+Each node has a REST API user for the test: the master's API is where results are read; a
+satellite's own API reschedules the checks it runs, which the master cannot do for the first
+minute of a satellite's life. Every certificate is verified against the cluster's CA under the
+endpoint's name (Icinga 2's certificates name the endpoint, not an address).
+
+Private instances (-D variables) rather than mount namespaces: every path Icinga 2 uses here has
+a variable (ZonesDir included), and each satellite's own paths for the probes come from its
+constants.conf, the operator's own means; namespaces and overlays would only make the three
+nodes' paths look alike, which nothing here needs.
 """
 from __future__ import annotations
 

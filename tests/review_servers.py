@@ -1,10 +1,12 @@
-"""Small loopback servers for the review tests: a desk or an API that drips its answer, and one
-that answers a fixed body to every request."""
+"""Small loopback servers for the review tests: a desk or an API that drips its answer, one
+that answers a fixed body to every request, and raw socket servers that write their bytes as
+they are, with no HTTP library in the way to tidy them."""
 from __future__ import annotations
 
+import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, List
 
 
 class Loopback:
@@ -74,3 +76,42 @@ class Fixed(Loopback):
         handler.send_header("Content-Length", str(len(self.body)))
         handler.end_headers()
         handler.wfile.write(self.body)
+
+
+class RawServer:
+    """Listens on one address, records the first bytes of every connection and answers them
+    with ``reply()`` (the ``answer`` bytes; none: the connection is just closed)."""
+
+    def __init__(self, host: str = "127.0.0.1", family: int = socket.AF_INET,
+                 answer: bytes = b"") -> None:
+        self.answer = answer
+        self.sock = socket.socket(family, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((host, 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}/api/v1"
+        self.received: List[bytes] = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def reply(self) -> bytes:
+        return self.answer
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            conn.settimeout(3)
+            try:
+                self.received.append(conn.recv(65536))
+                answer = self.reply()
+                if answer:
+                    conn.sendall(answer)
+            except OSError:
+                self.received.append(b"")
+            conn.close()
+
+    def close(self) -> None:
+        self.sock.close()

@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import socket
-import subprocess
 import time
 from pathlib import Path
 from typing import Any, Iterator, Tuple
 
 import pytest
+from certificates import Authority
 from conftest import PASSWORD, play, write_config
 
 from iaso_probes.check_iaso_life import probe as life
@@ -26,26 +26,13 @@ def client_for(config: Path, timeout: float = 10) -> IasoClient:
 
 # --- TLS with a locally generated CA -----------------------------------------------------------
 
-def _openssl(*args: str) -> None:
-    subprocess.run(["openssl", *args], check=True, capture_output=True)
-
-
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A private CA and a server certificate valid for 127.0.0.1 (and one for localhost only)."""
-    d = tmp_path_factory.mktemp("pki")
-    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
-             "/CN=iaso-probes test CA", "-keyout", str(d / "ca.key"), "-out", str(d / "ca.pem"),
-             "-addext", "basicConstraints=critical,CA:TRUE", "-addext",
-             "keyUsage=critical,keyCertSign,cRLSign")
-    for name, san in (("server", "IP:127.0.0.1"), ("wronghost", "DNS:localhost")):
-        _openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={name}", "-keyout",
-                 str(d / f"{name}.key"), "-out", str(d / f"{name}.csr"))
-        (d / f"{name}.ext").write_text(f"subjectAltName={san}\n")
-        _openssl("x509", "-req", "-in", str(d / f"{name}.csr"), "-CA", str(d / "ca.pem"),
-                 "-CAkey", str(d / "ca.key"), "-CAcreateserial", "-days", "2", "-out",
-                 str(d / f"{name}.pem"), "-extfile", str(d / f"{name}.ext"))
-    return d
+    authority = Authority(tmp_path_factory.mktemp("pki"), "iaso-probes test CA")
+    authority.issue("server", rsa_bits=2048)
+    authority.issue("wronghost", hosts=("localhost",), rsa_bits=2048)
+    return authority.directory
 
 
 @pytest.fixture

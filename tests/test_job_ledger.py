@@ -132,3 +132,47 @@ def test_crit_a_listing_holding_another_hosts_job_is_refused(sim: Any, tmp_path:
     outcome = run("backup", poller(tmp_path, sim, "a"), "-S", "linux")
     assert outcome.code == 2 and "of another host" in outcome.first_line, outcome.output
     assert sim.counters["backup"] == 0
+
+
+@pytest.mark.parametrize("status", [404, 405, 501])
+def test_ok_an_api_without_a_job_listing_launches_and_says_what_several_pollers_risk(
+        status: int, sim: Any, tmp_path: Path, clocked: Clocked) -> None:
+    play(sim, dict(LONG, endpoints={"job_list": {"status": status}}))
+    outcome = run("backup", job_config(tmp_path, sim), "-S", "linux")   # no profile section
+    assert outcome.first_line.startswith("IASO BACKUP OK - lab: launched 3 backups"), \
+        outcome.output
+    assert "the API has no job listing" in outcome.output and "job_list: null" in outcome.output
+    assert sim.counters["backup"] == 3
+
+
+def test_ok_restores_to_other_destinations_are_not_taken_for_ones_own(
+        sim: Any, tmp_path: Path, clocked: Clocked) -> None:
+    """Two restore services of one VM differ by destination only: on another poller each finds
+    the job of its own destination in the listing, never the other's."""
+    play(sim, LONG)
+    first, second = poller(tmp_path, sim, "a"), poller(tmp_path, sim, "b")
+    common = ("-H", "vm-a", "--file", "hosts", "--path", "/etc")
+    run("restore", first, *common, "--destination", "/tmp/one")
+    other = run("restore", second, *common, "--destination", "/tmp/two")
+    assert other.first_line.startswith("IASO RESTORE OK - lab: launched 1 restore"), \
+        other.output
+    clocked.advance(600)
+    same = run("restore", second, *common, "--destination", "/tmp/one")
+    assert "launched by another run" in same.first_line, same.output
+    assert sim.counters["restore"] == 2
+
+
+def test_ok_a_job_another_service_follows_here_is_not_adopted_without_listed_traits(
+        sim: Any, tmp_path: Path, clocked: Clocked) -> None:
+    """A listing that names no restore destination (Commvault's) cannot tell two restore
+    services apart; on one machine the other service's state file can."""
+    play(sim, LONG)
+    unnamed = {"file_name": None, "source_path": None, "destination": None}
+    config = poller(tmp_path, sim, "a", version=2,
+                    endpoints={"job_list": {"fields": unnamed}})
+    common = ("-H", "vm-a", "--file", "hosts", "--path", "/etc")
+    run("restore", config, *common, "--destination", "/tmp/one")
+    other = run("restore", config, *common, "--destination", "/tmp/two")
+    assert other.first_line.startswith("IASO RESTORE OK - lab: launched 1 restore"), \
+        other.output
+    assert sim.counters["restore"] == 2

@@ -172,6 +172,8 @@ def test_crit_launch_refused_with_200_and_an_error_message_quotes_the_reason(
     (FieldSpec("v", "time", "iso8601"), "2023-11-14T23:13:20+01:00", "time", 1700000000.0),
     (FieldSpec("v", "bool", "text"), "true", "bool", True),
     (FieldSpec("v", "text", "json", 1.0, {"2": "Running"}), 2, "str", "Running"),
+    (FieldSpec("v", "text", "json", 1.0, {"2": "Running"}), 7, "str", "7"),
+    (FieldSpec("v", "text", codes=True), 7, "str", "7"),
 ], ids=lambda v: repr(v)[:30])
 def test_ok_typed_conversions(spec: FieldSpec, value: Any, kind: str, expected: Any) -> None:
     assert read({"v": value}, spec, kind) == expected
@@ -184,6 +186,8 @@ def test_ok_typed_conversions(spec: FieldSpec, value: Any, kind: str, expected: 
     (FieldSpec("v", "time", "iso8601"), "yesterday", "time"),
     (FieldSpec("v", "time", "epoch"), "1e400", "time"),
     (FieldSpec("v", "number", "json", 1e20), 1e10, "number"),
+    (FieldSpec("v", "text"), 7, "str"),
+    (FieldSpec("v", "text"), 7, "text"),
 ], ids=lambda v: repr(v)[:30])
 def test_crit_conversions_refuse_what_they_cannot_read(spec: FieldSpec, value: Any,
                                                        kind: str) -> None:
@@ -201,3 +205,21 @@ def test_ok_job_not_yet_visible_as_zero_records(tmp_path: Path, sim: Any) -> Non
     with pytest.raises(JobNotVisible) as caught:
         job_status(answer, 7, "vm-a")
     assert caught.value.status == 404
+
+
+@pytest.mark.parametrize("states,expected", [
+    ({}, "unreadable"), ({"7": "ok"}, "7"), ({"Completed": "ok"}, "unreadable")],
+    ids=["crit-a-number-where-our-contract-says-text",
+         "ok-a-code-the-profile-names-in-states",
+         "crit-states-naming-words-only"])
+def test_job_status_written_as_a_number(tmp_path: Path, sim: Any, states: Dict[str, str],
+                                        expected: str) -> None:
+    config = configured(tmp_path, sim, v2(job_status={"states": states} if states else {}))
+    endpoint = load_config(str(config)).environment(None).profile.endpoint("job_status")
+    answer = Answer(endpoint, "http://h/jobs/status", 200, 0.1, 10,
+                    {"jobId": 7, "hostname": "vm-a", "status": 7})
+    if expected == "unreadable":
+        with pytest.raises(WrongType):
+            job_status(answer, 7, "vm-a")
+    else:
+        assert job_status(answer, 7, "vm-a").status == expected

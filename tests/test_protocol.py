@@ -12,12 +12,12 @@ import errno
 import json
 import socket
 import ssl
-import threading
 from pathlib import Path
 from typing import Any, Iterator, List
 
 import pytest
 from conftest import play, write_config
+from review_servers import RawServer
 
 from iaso_probes.check_iaso_auth import probe as auth
 from iaso_probes.check_iaso_life import probe as life
@@ -30,43 +30,14 @@ from libiaso.errors import WrongType
 LIFE = b'{"statusCode": 200}'
 
 
-class ScriptedServer:
-    """Answers every request with the same bytes, written as they are (interim answers too)."""
-
-    def __init__(self, answer: bytes) -> None:
-        self.answer = answer
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/api/v1"
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            conn.settimeout(3)
-            try:
-                conn.recv(65536)
-                conn.sendall(self.answer)
-            except OSError:
-                pass
-            conn.close()
-
-    def close(self) -> None:
-        self.sock.close()
-
-
 def final(body: bytes = LIFE, status: str = "200 OK") -> bytes:
     return (f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: "
             f"{len(body)}\r\nConnection: close\r\n\r\n").encode() + body
 
 
 @pytest.fixture
-def scripted() -> Iterator[List[ScriptedServer]]:
-    servers: List[ScriptedServer] = []
+def scripted() -> Iterator[List[RawServer]]:
+    servers: List[RawServer] = []
     yield servers
     for server in servers:
         server.close()
@@ -81,14 +52,14 @@ def scripted() -> Iterator[List[ScriptedServer]]:
 ], ids=["100", "102", "103", "several"])
 def test_ok_interim_answers_before_the_final_one_are_skipped(interim: bytes, scripted: Any,
                                                            tmp_path: Path) -> None:
-    server = ScriptedServer(interim + final())
+    server = RawServer(answer=interim + final())
     scripted.append(server)
     outcome = life.run(["-C", str(write_config(tmp_path, server.url)), "-t", "4"])
     assert outcome.code == 0, outcome.output
 
 
 def test_crit_endless_interim_answers_are_bounded(scripted: Any, tmp_path: Path) -> None:
-    server = ScriptedServer(b"HTTP/1.1 103 Early Hints\r\n\r\n" * 500 + final())
+    server = RawServer(answer=b"HTTP/1.1 103 Early Hints\r\n\r\n" * 500 + final())
     scripted.append(server)
     outcome = life.run(["-C", str(write_config(tmp_path, server.url)), "-t", "4"])
     assert outcome.code == 2 and "HTTP 103" in outcome.first_line, outcome.output

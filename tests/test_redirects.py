@@ -9,50 +9,20 @@ address they could point to records any connection at all.
 from __future__ import annotations
 
 import socket
-import threading
 from pathlib import Path
 from typing import Any, Iterator, List
 
 import pytest
 from conftest import PASSWORD, play
+from review_servers import RawServer
 
 from iaso_probes.check_iaso_auth import probe as auth
 from iaso_probes.check_iaso_backup import probe as backup
 
 
-class Catcher:
-    """Listens on one address and records every connection (and the first bytes sent)."""
-
-    def __init__(self, host: str, family: int = socket.AF_INET) -> None:
-        self.sock = socket.socket(family, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind((host, 0))
-        self.sock.listen(16)
-        self.port = self.sock.getsockname()[1]
-        self.received: List[bytes] = []
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            conn.settimeout(2)
-            try:
-                self.received.append(conn.recv(65536))
-            except OSError:
-                self.received.append(b"")
-            conn.close()
-
-    def close(self) -> None:
-        self.sock.close()
-
-
 @pytest.fixture
 def catchers() -> Iterator[Any]:
-    found = {"v4": Catcher("127.0.0.2"), "v6": Catcher("::1", socket.AF_INET6)}
+    found = {"v4": RawServer("127.0.0.2"), "v6": RawServer("::1", socket.AF_INET6)}
     yield found
     for catcher in found.values():
         catcher.close()
@@ -116,37 +86,17 @@ def test_crit_backup_redirect_never_carries_the_token_away(
     assert not any(token in outcome.output for token in sim.issued)
 
 
-class RawRedirector:
+class RawRedirector(RawServer):
     """Answers every request with a redirect whose Location is written byte for byte, so that
     bytes a header API would refuse (CR, bare LF, NUL, 8-bit) reach the client as they are."""
 
     def __init__(self, location: bytes) -> None:
         self.location = location
-        self.catcher = Catcher("127.0.0.1")
-        self.catcher.close()
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
-        self.port = self.sock.getsockname()[1]
-        threading.Thread(target=self._serve, daemon=True).start()
+        super().__init__()
 
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            conn.settimeout(2)
-            try:
-                conn.recv(65536)
-                conn.sendall(b"HTTP/1.1 307 Temporary Redirect\r\nLocation: " + self.location
-                             + b"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-            except OSError:
-                pass
-            conn.close()
-
-    def close(self) -> None:
-        self.sock.close()
+    def reply(self) -> bytes:
+        return (b"HTTP/1.1 307 Temporary Redirect\r\nLocation: " + self.location
+                + b"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
 
 
 @pytest.mark.parametrize("raw", [

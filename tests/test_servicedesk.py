@@ -386,15 +386,47 @@ def test_warn_desk_down_spools_and_exits_0_at_once(desk_down: Path, tmp_path: Pa
     assert "| waiting=1;;;0 delivered=0;;;0 rejected=0;;;0" in flushed.stdout
 
 
-def test_unknown_unreadable_configuration_loses_nothing_silently(tmp_path: Path) -> None:
+def test_unknown_unreadable_configuration_loses_nothing(tmp_path: Path, token: Path) -> None:
+    """A configuration broken by an edit: the notification is held under the default spool
+    ($IASO_SERVICEDESK_SPOOL here), and the first run that can read the file again spools it
+    under that file's origin and delivers it."""
     config = tmp_path / "servicedesk.yaml"
     config.write_text("desk: {kind: rt-rest, url: 'http://rt.example.net', token_file: t}\n")
+    default = {"IASO_SERVICEDESK_SPOOL": str(tmp_path / "default-spool")}
     done = notify("-C", str(config), "--type", "PROBLEM", "--host", "h", "--state", "DOWN",
-                  "--problem-id", "3")
+                  "--problem-id", "3", "--notification-id", "41", "--timet", "1700000000",
+                  env=default)
     assert done.returncode == 3
-    assert done.stderr.startswith("iaso-servicedesk: notification NOT delivered, configuration "
-                                  "unusable:")
+    assert done.stderr.startswith("iaso-servicedesk: configuration unusable: "), done.stderr
+    assert "notification kept in " + str(tmp_path / "default-spool" / "held") in done.stderr
     assert "Traceback" not in done.stderr
+    assert len(list((tmp_path / "default-spool" / "held").iterdir())) == 1
+
+    delivered: List[Tuple[str, Any]] = []
+
+    def desk_answer(handler: BaseHTTPRequestHandler) -> Tuple[int, Dict, bytes]:
+        length = int(handler.headers.get("Content-Length") or 0)
+        body = json.loads(handler.rfile.read(length)) if length else None
+        delivered.append((handler.command, body))
+        return (200, {}, b'{"items": []}') if handler.command == "GET" else \
+            (201, {}, b'{"id": 12}')
+
+    desk = HostileDesk(desk_answer)
+    try:
+        config.write_text(f"origin: fixed\nspool: {tmp_path / 'spool'}\ndesk:\n"
+                          f"  kind: rt-rest\n  url: {desk.url}\n  token_file: {token}\n")
+        flushed = subprocess.run([str(Path(sys.executable).parent / "iaso-servicedesk-flush"),
+                                  "-C", str(config), "-t", "10"], capture_output=True,
+                                 text=True, timeout=60, env=dict(os.environ, **default))
+    finally:
+        desk.close()
+    assert flushed.stdout.startswith("SERVICEDESK SPOOL OK - spool empty, 1 delivered"), \
+        flushed.stdout + flushed.stderr
+    assert list((tmp_path / "default-spool" / "held").iterdir()) == []
+    assert [m for m, _ in delivered] == ["GET", "POST"]
+    fields = delivered[1][1]["CustomFields"]
+    assert (fields["IASO problem key"], fields["IASO notifications"]) == \
+        ("fixed:3", ["fixed:n41@1700000000"])
 
 
 def test_ok_notification_about_no_problem_makes_no_ticket(desk_down: Path,

@@ -20,6 +20,7 @@ import pytest
 import yaml
 from conftest import require_core
 from icinga2_core import BINARY, SYNC_USER, IcingaCore
+from icinga_core import ROOT
 from rt_desk import RequestTracker, require_rt
 
 require_core(BINARY, "icinga2-bin icinga2-common")
@@ -141,10 +142,12 @@ def flow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flow]:
     password.chmod(0o600)
     config = work / "servicedesk.yaml"
     services = "".join(SERVICE.format(name=name) for name in ("cycles", "acknowledged"))
-    core = IcingaCore(work / "icinga2", OBJECTS.format(services=services, line=LINE,
-                                                       log=work / "attributes.log"),
-                      {"IasoProbesDir": str(BIN), "IasoServiceDeskConfig": str(config)},
-                      SYNC_PASSWORD)
+    core = IcingaCore(work / "icinga2", [
+        f'const IasoProbesDir = "{BIN}"', f'const IasoServiceDeskConfig = "{config}"',
+        "include <itl>", f'include "{ROOT / "etc" / "icinga2" / "iaso-notifications.conf"}"',
+        OBJECTS.format(services=services, line=LINE, log=work / "attributes.log")],
+        {SYNC_USER: (SYNC_PASSWORD, ["objects/query/Host", "objects/query/Service",
+                                     "actions/acknowledge-problem"])})
     config.write_text(yaml.safe_dump({
         "origin": ORIGIN, "spool": str(work / "spool"), "journal": str(work / "journal.log"),
         "desk": {"kind": "rt-rest", "url": desk.url, "queue": "IASO",

@@ -265,8 +265,9 @@ def _converted(value: Any, spec: FieldSpec, kind: str) -> Any:
         if isinstance(value, str):
             return seconds_of_duration(value)
         return value
-    if kind == "str" and isinstance(value, int) and not isinstance(value, bool):
-        return str(value)   # a status written as a code is a word all the same
+    if kind == "str" and (spec.words or spec.codes) and isinstance(value, int) \
+            and not isinstance(value, bool):
+        return str(value)   # the profile speaks of codes: an unmapped one is a word too
     if spec.source != "text" or not isinstance(value, str):
         return value
     if kind in ("number", "int"):
@@ -503,7 +504,7 @@ def token_of(answer: Answer, username: str) -> str:
                                      f"{because})", url=answer.url, status=answer.status,
                                      elapsed=answer.elapsed)
     try:
-        token = answer.field("token", "str")
+        token = answer.field("token", "text")   # a number is no token: never converted
     except ServiceError:
         raise AuthenticationRejected(
             f"login as {username} answered HTTP {answer.status} without a token (field "

@@ -177,19 +177,25 @@ class Transport:
             status, raw, answer_headers = self._send(method, url, body, headers, started)
             if status not in REDIRECT_STATUSES:
                 return Reply(url, status, raw, answer_headers, time.monotonic() - started)
-            location = answer_headers.get("Location", "")
-            target = urljoin(url, location)
-            if not _same_origin(target, self.origin):
-                raise RedirectRefused(
-                    f"{short_url(url)} redirected to {_shown(target, self.redactor)}, another "
-                    "origin: not followed", url=url, status=status,
-                    elapsed=time.monotonic() - started)
-            log.info("%s %s -> %s, following to %s", method, url, status, target)
-            if status in (301, 302, 303) and method != "GET":
-                method, body = "GET", None
-            url = target
+            method, url, body = self._next_hop(method, url, body, status, answer_headers,
+                                               started)
         raise RedirectRefused(f"more than {MAX_REDIRECTS} redirects from {short_url(url)}",
                               url=url, status=status, elapsed=time.monotonic() - started)
+
+    def _next_hop(self, method: str, url: str, body: Any, status: int,
+                  answer_headers: Mapping[str, str], started: float) -> Tuple[str, str, Any]:
+        """Where a redirect leads, if it stays on the origin: method, URL and body of the next
+        request (a 301, 302 or 303 turns a request with a body into a GET, as HTTP says)."""
+        target = urljoin(url, answer_headers.get("Location", ""))
+        if not _same_origin(target, self.origin):
+            raise RedirectRefused(
+                f"{short_url(url)} redirected to {_shown(target, self.redactor)}, another "
+                "origin: not followed", url=url, status=status,
+                elapsed=time.monotonic() - started)
+        log.info("%s %s -> %s, following to %s", method, url, status, target)
+        if status in (301, 302, 303) and method != "GET":
+            return "GET", target, None
+        return method, target, body
 
     def _send(self, method: str, url: str, body: Any, headers: Mapping[str, str],
               started: float) -> Tuple[int, bytes, Mapping[str, str]]:
@@ -295,16 +301,8 @@ class Transport:
                     response = self._open(method, url, body, headers, started, opened)
                 status = response.status_code
                 if status in REDIRECT_STATUSES:
-                    target = urljoin(url, response.headers.get("Location", ""))
-                    if not _same_origin(target, self.origin):
-                        raise RedirectRefused(
-                            f"{short_url(url)} redirected to {_shown(target, self.redactor)}, "
-                            "another origin: not followed", url=url, status=status,
-                            elapsed=time.monotonic() - started)
-                    log.info("%s %s -> %s, following to %s", method, url, status, target)
-                    if status in (301, 302, 303) and method != "GET":
-                        method, body = "GET", None
-                    url = target
+                    method, url, body = self._next_hop(method, url, body, status,
+                                                       response.headers, started)
                     continue
                 if not 200 <= status < 300:
                     with self._wire_errors(url, started, opened):

@@ -17,6 +17,7 @@ from typing import Any, List, Optional, Tuple
 from urllib.parse import quote
 
 from .. import __version__
+from ..local_files import replace_file
 
 DIRECTORY_VARIABLE = "IASO_PROBES_CACHE_DIR"
 MISS = object()
@@ -76,18 +77,10 @@ def store(path: str, stamp: Stamp, document: Any) -> None:
             return
     except (TypeError, ValueError, RecursionError):
         return
-    temporary = f"{where}.{os.getpid()}.tmp"
     try:
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(temporary, where)
+        replace_file(where, [text], 0o600, durable=False)
     except OSError:
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
-
+        pass
 
 def _entry(path: str) -> Optional[str]:
     base = directory()

@@ -36,7 +36,9 @@ def render(examination: Examination) -> str:
         if call.answer:
             lines.append(f"{'':<11} got   {call.answer}")
         for found in call.fields:
-            if not found.found and found.problem.startswith("optional"):
+            if not found.found and found.problem.startswith("not checked"):
+                text = found.problem
+            elif not found.found and found.problem.startswith("optional"):
                 text = f"absent ({found.problem})"
             elif not found.found:
                 text = f"NOT FOUND{': ' + found.problem if found.problem else ''}"

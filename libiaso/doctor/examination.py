@@ -25,7 +25,7 @@ from ..api.answers import (
 )
 from ..api.client import Exchange, IasoClient
 from ..api.listing import Listing
-from ..config.profile import WHOLE, Endpoint, FieldSpec
+from ..config.profile import WHOLE, Endpoint, FieldSpec, extra_parameters
 from ..config.settings import Environment, RestoreTarget
 from ..deadline import Deadline
 from ..errors import IasoError
@@ -135,10 +135,24 @@ class Examiner:
         else:
             self._skip("job_status", "read-only walk: give --job-id ID (and --job-host HOST) "
                                      "to read a job's status")
+        listed = None
+        host = launch_host or job_host
+        if "job_list" in profile.endpoints and host:
+            params = self._target_params(host, "job_list")
+            listed = (self._call("job_list", {
+                **(params or {}), "hostname": host, "kind": "backup", "job_type": "Backup",
+                "since": int(self.clock() - self.environment.jobs.backup_interval),
+                "window": int(self.environment.jobs.backup_interval)}, self._jobs_listed)
+                if params is not None else None)
+        elif "job_list" in profile.endpoints:
+            self._skip("job_list", "give --job-host HOST (or --launch --host HOST) to read a "
+                                   "host's recent backups")
         backup = restore_call = None
         if launch_host:
-            backup = self._launch("backup", {"hostname": launch_host, "level": level},
-                                  launch_host)
+            params = self._target_params(launch_host, "backup")
+            backup = (self._launch("backup", {**(params or {}), "hostname": launch_host,
+                                              "level": level}, launch_host)
+                      if params is not None else None)
         else:
             self._skip("backup", "not launched: give --launch --host HOST to start a backup of "
                                  "a test host")
@@ -159,6 +173,7 @@ class Examiner:
             _verdict("check_iaso_backup", backup, "not tried (--launch --host HOST)"),
             _verdict("check_iaso_restore", restore_call, "not tried (--launch --restore NAME)"),
         ) + ((_verdict("fleet listing", listing),) if listing is not None else ()) + (
+            (_verdict("job listing", listed),) if listed is not None else ()) + (
             (_verdict("job status", status),) if status is not None else ())
         return Examination(self.environment.name, self.environment.base_url,
                            f"version {profile.version}, base {profile.base}",
@@ -221,6 +236,25 @@ class Examiner:
         self.calls.append(CallFinding(role, "", "", "", (), (), None, why))
 
     # --- judging what came back ----------------------------------------------------------------
+
+    def _target_params(self, host: str, role: str) -> Optional[Dict[str, Any]]:
+        """What the call of ``role`` needs beyond the host, from a configured backup target of
+        that host; None (and a skip said) when the profile needs params no target gives."""
+        needed = extra_parameters(self.environment.profile.endpoint(role))
+        if not needed:
+            return {}
+        for members in self.environment.backup_sets.values():
+            for target in members:
+                if target.hostname.lower() == host.lower() and all(
+                        p in target.params for p in needed):
+                    return dict(target.params)
+        self._skip(role, f"needs {', '.join(needed)} for {host}: no configured backup target "
+                         "of that host gives them (params:)")
+        return None
+
+    def _jobs_listed(self, answer: Answer) -> Judgement:
+        items = answer.field("items", "list")
+        return Judgement(f"listing readable: {len(items)} recent backup(s) of the host")
 
     def _health(self, answer: Answer) -> Judgement:
         report = health_report(answer)
@@ -333,7 +367,7 @@ class Examiner:
                ) -> FieldFinding:
         where = f"{spec.path} (in the first item)" if relative else spec.path
         if document is ABSENT:
-            return FieldFinding(name, where, False, problem="no item to look in")
+            return FieldFinding(name, where, False, problem="not checked: the list is empty")
         raw = locate(document, spec.path)
         if raw is ABSENT:
             return FieldFinding(name, where, False, problem="" if name in REQUIRED else
@@ -349,6 +383,8 @@ class Examiner:
             value = round(value, 6)
         shown = json.dumps(value, ensure_ascii=False) if not isinstance(value, (list, dict)) \
             else f"{json_kind(value)} of {len(value)}"
+        if spec.type == "time" and isinstance(value, (int, float)):
+            shown += time.strftime(" (%Y-%m-%dT%H:%M:%SZ)", time.gmtime(value))
         return FieldFinding(name, where, True, kind, self._shown(shown, VALUE_LIMIT))
 
     def _excerpt(self, text: str) -> str:

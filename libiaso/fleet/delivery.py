@@ -35,6 +35,7 @@ from ..api.transport import connect_reason, tls_reason
 from ..config.fleet_settings import DeliverySettings, Icinga2Settings
 from ..deadline import Deadline
 from ..errors import DeliveryError
+from ..local_files import open_pipe_writer
 from ..redaction import Redactor
 from .passive import PassiveResult
 
@@ -173,10 +174,7 @@ class CommandFile:
 
     def _open(self) -> int:
         try:
-            if not stat.S_ISFIFO(os.stat(self.path).st_mode):
-                raise DeliveryError(f"the command file {self.path} is not a FIFO",
-                                    route=self.name)
-            return os.open(self.path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            return open_pipe_writer(self.path)
         except OSError as exc:
             reason = ("no core reads it (is the core running?)" if exc.errno == errno.ENXIO
                       else exc.strerror)

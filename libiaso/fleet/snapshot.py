@@ -23,6 +23,7 @@ from typing import IO, Any, Dict, Iterator, List, Optional
 
 from ..deadline import Deadline
 from ..errors import IasoError
+from ..local_files import replace_file
 from .inventory import Vm
 
 FORMAT = 1
@@ -148,25 +149,10 @@ class SnapshotFile:
 
     def write(self, snapshot: Snapshot) -> None:
         """Replace the snapshot atomically; SIGALRM and SIGTERM wait until it is done."""
-        temporary = f"{self.path}.{os.getpid()}.tmp"
         with self.deadline.held():
             try:
-                with open(temporary, "w", encoding="utf-8") as handle:
-                    batch: List[str] = []
-                    for piece in snapshot.json_pieces():
-                        batch.append(piece)
-                        if len(batch) >= 2000:
-                            handle.write("".join(batch))
-                            batch = []
-                    handle.write("".join(batch))
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                os.replace(temporary, self.path)
+                replace_file(self.path, snapshot.json_pieces())
             except (OSError, ValueError) as exc:
-                try:
-                    os.unlink(temporary)
-                except OSError:
-                    pass
                 reason = exc.strerror if isinstance(exc, OSError) else "a value is not finite"
                 raise SnapshotError(f"fleet snapshot {self.path} cannot be written: "
                                     f"{reason}") from None

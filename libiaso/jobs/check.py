@@ -44,6 +44,7 @@ from .state_file import FileRounds
 from .track import FINAL_CATEGORIES, NO_ANSWER, JobTrack
 
 log = logging.getLogger("iaso.jobs")
+NO_LISTING_STATUSES = (404, 405, 501)   # the API has no such call: nothing to ask, launch
 
 Clock = Callable[[], float]
 
@@ -59,7 +60,7 @@ class JobTarget(NamedTuple):
     hostname: str
     launch: Callable[[IasoClient], Any]
     identity: str
-    level: Optional[str] = None                    # a backup's level, to know the job listing's
+    traits: Mapping[str, Optional[str]] = {}       # what the job listing may tell apart
     params: Mapping[str, Any] = {}                 # what the target adds to the API's calls
 
 
@@ -139,6 +140,7 @@ class JobRun(ApiResource):
         self.store = store
         self.launched_now = False
         self.adopted = 0
+        self.notes: List[str] = []
         self.steps: Dict[str, float] = {}
         self.tracks: List[JobTrack] = []
         self.previous: Dict[str, JobTrack] = {}
@@ -263,14 +265,23 @@ class JobRun(ApiResource):
         if "job_list" not in env.profile.endpoints:
             return {}
         known = {str(t.job_id) for t in self.tracks + list(self.previous.values())
-                 if t.job_id is not None}
+                 if t.job_id is not None} | self._round_store().claimed()
         ledger = Ledger(self.run.client, env.credentials.username if env.credentials else None)
         now = self.clock()
         found = {}
         for target in targets:
             try:
-                entries = ledger.recent(self.kind, target.hostname, target.level,
+                entries = ledger.recent(self.kind, target.hostname, target.traits,
                                         now - self.relaunch_after, now, target.params)
+            except ApiStatusError as exc:
+                if exc.status not in NO_LISTING_STATUSES:
+                    exc.message = f"the job listing of {target.hostname} failed: {exc.message}"
+                    exc.args = (exc.message,)
+                    raise
+                self.notes.append(f"the API has no job listing ({exc.message}): a run on "
+                                  "another poller would launch again; say job_list: null in the "
+                                  "profile if this check runs on one poller only")
+                return {}
             except ServiceError as exc:   # said as what it is: nothing launched without it
                 exc.message = f"the job listing of {target.hostname} failed: {exc.message}"
                 exc.args = (exc.message,)
@@ -504,4 +515,4 @@ class JobSummary(IasoSummary):
 
     def long_lines(self, results: nagiosplugin.Results) -> List[str]:
         return [f"{str(r.state).upper()} {r.metric.value.verdict.text}"
-                for r in self._jobs(results)]
+                for r in self._jobs(results)] + self.resource.notes

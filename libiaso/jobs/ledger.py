@@ -6,7 +6,8 @@ each launch its own job. So before launching, a check asks the API for the host'
 kind started within the relaunch interval (the profile's ``job_list`` role) and follows the one
 it finds instead of launching another; the state file keeps only what one poller has seen (the
 clocks of stalls and waits). Jobs are the check's own when the listing says who launched them
-(the configured user) and at which level; without those fields, any job of the kind counts.
+(the configured user) and what they are (a backup's level; a restore's file, path and
+destination): each of those fields the listing lacks matches any job of the kind.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from ..errors import IasoError, WrongType
 
 log = logging.getLogger("iaso.jobs")
 KINDS = {"text": "str", "any": "id"}
+TRAITS = ("level", "file_name", "source_path", "destination")
 
 
 class LedgerEntry(NamedTuple):
@@ -28,7 +30,7 @@ class LedgerEntry(NamedTuple):
     started_at: float
     status: Optional[str]
     user: Optional[str]
-    level: Optional[str]
+    traits: Mapping[str, str]                   # those of TRAITS the listing gave
 
 
 class Ledger:
@@ -38,10 +40,10 @@ class Ledger:
         self.client = client
         self.username = username
 
-    def recent(self, kind: str, hostname: str, level: Optional[str], since: float, now: float,
-               params: Mapping[str, Any]) -> List[LedgerEntry]:
+    def recent(self, kind: str, hostname: str, traits: Mapping[str, Optional[str]],
+               since: float, now: float, params: Mapping[str, Any]) -> List[LedgerEntry]:
         """The host's jobs of ``kind`` started at or after ``since``, newest first, that are
-        this check's (same user and level where the listing says)."""
+        this check's (same user and ``traits`` where the listing says)."""
         answer = self.client.call("job_list", {
             **params, "hostname": hostname, "kind": kind, "job_type": kind.capitalize(),
             "since": int(since), "window": max(1, int(now - since))})
@@ -51,7 +53,9 @@ class Ledger:
                 if e.started_at >= since
                 and (self.username is None or not e.user
                      or e.user.lower() == self.username.lower())
-                and (level is None or not e.level or e.level.lower() == level.lower())]
+                and all(_same_trait(name, e.traits[name], str(value))
+                        for name, value in traits.items()
+                        if value is not None and e.traits.get(name))]
         wrong_host = [e for e, item in zip(entries, items)
                       if not _same_host(answer, item, hostname)]
         if wrong_host:
@@ -64,7 +68,7 @@ class Ledger:
         endpoint = answer.endpoint
         values: Dict[str, Any] = {}
         for name, required in (("job_id", True), ("started_at", True), ("status", False),
-                               ("user", False), ("level", False)):
+                               ("user", False), *((t, False) for t in TRAITS)):
             if not required and not endpoint.configured(name):
                 values[name] = None
                 continue
@@ -80,7 +84,13 @@ class Ledger:
             raise WrongType(f"job {index + 1} of the listing: its ID {problem}",
                             field=endpoint.field_path("job_id"), url=answer.url)
         return LedgerEntry(values["job_id"], float(values["started_at"]), values["status"],
-                           values["user"], values["level"])
+                           values["user"], {t: str(values[t]).strip() for t in TRAITS
+                                            if values[t] is not None})
+
+
+def _same_trait(name: str, listed: str, wanted: str) -> bool:
+    """Levels are words (``Full``, ``FULL``); files and paths are compared as written."""
+    return listed.lower() == wanted.lower() if name == "level" else listed == wanted.strip()
 
 
 def _same_host(answer: Answer, item: Any, hostname: str) -> bool:

@@ -10,7 +10,7 @@ without touching the check.
 from __future__ import annotations
 
 from types import TracebackType
-from typing import Any, Callable, Dict, List, Optional, Protocol, Sequence, Type
+from typing import Any, Callable, Dict, List, Optional, Protocol, Sequence, Set, Type
 
 from ..errors import IasoError
 from .track import JobTrack
@@ -93,3 +93,6 @@ class RoundStore(Protocol):
 
     def save(self, job_round: JobRound) -> None:
         """Keep ``job_round`` for the next run (whole or not at all)."""
+
+    def claimed(self) -> Set[str]:
+        """The job IDs other targets of the same kind hold here: never to be adopted."""

@@ -23,10 +23,10 @@ import os
 import re
 import time
 from types import TracebackType
-from typing import IO, Callable, Optional, Sequence, Type
+from typing import IO, Callable, Optional, Sequence, Set, Type
 
 from ..deadline import Deadline
-from ..local_files import LocalFileError, open_regular, read_regular
+from ..local_files import LocalFileError, open_regular, read_regular, replace_file
 from .round import JobRound, StateFileError
 
 __all__ = ["FileRounds", "StateFile", "StateFileError", "state_path"]
@@ -144,21 +144,11 @@ class StateFile:
 
     def write(self, data: dict) -> None:
         """Replace the state atomically; SIGALRM and SIGTERM wait until it is done."""
-        temporary = f"{self.path}.{os.getpid()}.tmp"
         with self.deadline.held():
             try:
-                text = json.dumps(dict(data, format=FORMAT), indent=1, sort_keys=True,
-                                  allow_nan=False)
-                with open(temporary, "w", encoding="utf-8") as handle:
-                    handle.write(text)
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                os.replace(temporary, self.path)
+                replace_file(self.path, [json.dumps(dict(data, format=FORMAT), indent=1,
+                                                    sort_keys=True, allow_nan=False)])
             except (OSError, ValueError) as exc:
-                try:
-                    os.unlink(temporary)
-                except OSError:
-                    pass
                 reason = exc.strerror if isinstance(exc, OSError) else "a value is not finite"
                 raise StateFileError(f"state file {self.path} cannot be written: "
                                      f"{reason}") from None
@@ -212,6 +202,34 @@ class FileRounds:
         assert self._file is not None, "save() outside the with block"
         job_round.target, job_round.identity = self.name, self.identity
         self._file.write(job_round.to_dict())
+
+    def claimed(self) -> Set[str]:
+        """The job IDs other targets of this kind hold on this poller (other files in the
+        environment's directory). Best effort: a file that cannot be read claims nothing."""
+        directory = os.path.dirname(self.path)
+        try:
+            names = os.listdir(directory)
+        except OSError:
+            return set()
+        prefix, own = f"{self.kind}-", os.path.basename(self.path)
+        found: Set[str] = set()
+        for name in names:
+            if not name.startswith(prefix) or not name.endswith(".json") or name == own:
+                continue
+            try:
+                raw, _ = read_regular(os.path.join(directory, name), STATE_SIZE_LIMIT + 1)
+                data = json.loads(raw.decode("utf-8")) if len(raw) <= STATE_SIZE_LIMIT else {}
+            except (OSError, ValueError, RecursionError):
+                continue
+            if not isinstance(data, dict):
+                continue
+            for key in ("tracks", "previous"):
+                records = data.get(key)
+                for record in records if isinstance(records, list) else ():
+                    job_id = record.get("job_id") if isinstance(record, dict) else None
+                    if job_id is not None:
+                        found.add(str(job_id))
+        return found
 
     def _adopt_legacy(self) -> Optional[JobRound]:
         if self.legacy is None or not os.path.exists(self.legacy):

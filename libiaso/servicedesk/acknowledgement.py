@@ -21,7 +21,6 @@ import errno
 import os
 import re
 import select
-import stat
 import time
 import unicodedata
 from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Tuple
@@ -29,7 +28,7 @@ from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Tu
 import requests
 
 from ..errors import IasoError
-from ..local_files import open_regular
+from ..local_files import open_pipe_writer, open_regular
 from .rt_rest import CF_HOST, CF_KEY, CF_ORIGIN, CF_SERVICE, RtRest, Ticket
 from .settings import IcingaBack, NagiosBack
 from .wire import Json, Wire
@@ -92,12 +91,8 @@ def name_problem(value: str) -> Optional[str]:
         return "is empty"
     bad = next((c for c in value if unfit(c)), None)
     if bad is not None:
-        return f"holds {'a' if bad != ';' else ''} {_shown(bad)}".replace("  ", " ")
+        return "holds ';'" if bad == ";" else f"holds the character U+{ord(bad):04X}"
     return None
-
-
-def _shown(char: str) -> str:
-    return "';'" if char == ";" else f"the character U+{ord(char):04X}"
 
 
 def ticket_problem(ticket: Ticket, core: str, origin: str) -> Tuple[str, str, str]:
@@ -158,7 +153,7 @@ class NagiosCommandFile:
                                       f"{clean(value)[:80]!r} {name_problem(value)}")
         verb = "ACKNOWLEDGE_SVC_PROBLEM" if service else "ACKNOWLEDGE_HOST_PROBLEM"
         command = ";".join([verb, *fields, "2", "1", "0", author, comment])
-        line = f"[{int(self.clock())}] {command}\n".encode("utf-8")
+        line = f"[{int(self.clock())}] {command}\n".encode()
         if len(line) > PIPE_BUF:
             raise CoreUnreachable("acknowledgement longer than one atomic pipe write")
         fd = self._open()
@@ -172,17 +167,10 @@ class NagiosCommandFile:
         anything else named there would take the line and hand it to no core."""
         path = self.back.command_file
         try:
-            if not stat.S_ISFIFO(os.stat(path).st_mode):
-                raise CoreUnreachable(f"command file {path} is not a FIFO (the core's "
-                                      f"command_file is one)")
-            fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+            return open_pipe_writer(path)
         except OSError as exc:
             reason = "no core reads it" if exc.errno == errno.ENXIO else exc.strerror
             raise CoreUnreachable(f"command file {path}: {reason}") from None
-        if not stat.S_ISFIFO(os.fstat(fd).st_mode):
-            os.close(fd)
-            raise CoreUnreachable(f"command file {path} is not a FIFO")
-        return fd
 
     def _write(self, fd: int, line: bytes) -> None:
         """The line, whole, once the core's pipe has room for it, before the run's end."""
@@ -251,7 +239,7 @@ class IcingaApi:
     def _call(self, path: str, body: Dict[str, Any], query: bool = False) -> Json:
         if self._authorization is None:
             password = self.wire.secret(self.back.password().reveal())
-            pair = f"{self.back.username}:{password}".encode("utf-8")
+            pair = f"{self.back.username}:{password}".encode()
             self._authorization = self.wire.secret("Basic " + base64.b64encode(pair).decode())
         headers = {"Accept": "application/json", "Authorization": self._authorization}
         if query:

@@ -4,9 +4,11 @@ The notification command must not lose a notification because its configuration 
 broken (a typo in an edit, a file left unreadable): the core never sends it again, and says
 nothing of a failed command. Without a configuration the spool's place is unknown, so the
 notification is kept, as the core passed it (``intake.Intake``), in ``held/`` under the default
-spool directory, written atomically. The first run of notify, flush or sync that can read the
-configuration settles what is held there into the configured spool, in the core's order (the
-spool's file names order by the core's time), where it is delivered like any other.
+spool directory, written atomically, with the configuration file it was meant for. The first
+run of notify, flush or sync that can read that file settles what is held for it into the
+configured spool, in the core's order (the spool's file names order by the core's time), where
+it is delivered like any other. A run with another file (a second core on the machine) leaves
+it alone: its origin and its desk are the other file's.
 """
 from __future__ import annotations
 
@@ -17,10 +19,10 @@ from typing import Callable, List, Optional
 from ..errors import ConfigError
 from ..local_files import LocalFileError, read_regular
 from . import settings as desk_settings
-from .intake import Intake
+from .intake import Intake, configuration_key
 from .notification import Action
 from .settings import DeskSettings
-from .spool import SPOOL_FILE_LIMIT, Spool, write_whole
+from .spool import SPOOL_FILE_LIMIT, Spool, reason_of, write_whole
 
 Say = Callable[[str], None]
 
@@ -29,7 +31,7 @@ class Held:
     """The ``held/`` directory of the default spool."""
 
     def __init__(self, directory: Optional[str] = None) -> None:
-        self.directory = os.path.join(directory or desk_settings.DEFAULT_SPOOL, "held")
+        self.directory = os.path.join(directory or desk_settings.default_spool(), "held")
         self._count = 0
 
     def keep(self, intake: Intake) -> str:
@@ -46,27 +48,33 @@ class Held:
             return []
         return [os.path.join(self.directory, name) for name in names]
 
-    def settle(self, settings: DeskSettings, spool: Spool, until: float,
-               say: Say, monotonic: Callable[[], float] = time.monotonic) -> int:
-        """Move every held notification into ``spool`` as ``settings`` make it, before the
-        monotonic time ``until``; returns how many were moved. One that cannot be read, or
+    def settle(self, config: Optional[str], settings: DeskSettings, spool: Spool,
+               until: float, say: Say, monotonic: Callable[[], float] = time.monotonic) -> int:
+        """Move every notification held for the configuration file ``config`` into ``spool``
+        as ``settings`` make it, before the monotonic time ``until``; returns how many stay
+        held (for another configuration, or for want of time). One that cannot be read, or
         whose origin is not a name, is set aside in the spool's ``rejected/`` for a person."""
-        moved = 0
+        mine = configuration_key(config)
+        left = 0
         for path in self.waiting():
             if monotonic() >= until:
-                break
+                left += 1
+                continue
             name = os.path.basename(path)
             data = b""
             try:
                 data, _ = read_regular(path, SPOOL_FILE_LIMIT + 1)
                 if len(data) > SPOOL_FILE_LIMIT:
                     raise ValueError("held file larger than its bound")
-                notification = Intake.from_json(data.decode("utf-8")).notification(settings)
+                intake = Intake.from_json(data.decode("utf-8"))
+                if intake.config != mine:
+                    left += 1
+                    continue
+                notification = intake.notification(settings)
             except (ValueError, ConfigError, LocalFileError) as exc:
                 spool.keep_rejected("held-" + name, data)
                 os.unlink(path)
-                say(f"held {name} set aside in {spool.rejected}: "
-                    f"{getattr(exc, 'message', None) or exc}")
+                say(f"held {name} set aside in {spool.rejected}: {reason_of(exc)}")
                 continue
             if notification.action is Action.NONE:
                 say(f"held {name}: {notification.kind} {notification.object_name} concerns "
@@ -76,5 +84,4 @@ class Held:
                 say(f"held {name} spooled: {notification.kind} {notification.object_name} "
                     f"[{notification.key or '-'}] {notification.notification_id}")
             os.unlink(path)
-            moved += 1
-        return moved
+        return left

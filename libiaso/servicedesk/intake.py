@@ -10,6 +10,7 @@ nothing.
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Dict, Mapping, Optional
@@ -50,11 +51,17 @@ def nagios_text(values: Dict[str, str], service: bool,
     return values
 
 
+def configuration_key(path: Optional[str]) -> str:
+    """The configuration file as held notifications name it: absolute, '' for none."""
+    return valid_text(os.path.abspath(path)) if path else ""
+
+
 @dataclass(frozen=True)
 class Intake:
     """What one run of the notification command was given."""
 
     core: str
+    config: str                  # the configuration file it was meant for ('' for none)
     origin: str                  # --origin; '' when the configuration names it
     kind: str
     host: str
@@ -69,7 +76,8 @@ class Intake:
     text: Dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def of_run(cls, *, core: str, origin: Optional[str], kind: str, host: str,
+    def of_run(cls, *, core: str, config: Optional[str], origin: Optional[str], kind: str,
+               host: str,
                service: Optional[str], state: str, problem_id: str, last_problem_id: str,
                notification_id: str, timet: str, to: Optional[str], text: Dict[str, str],
                environment: Mapping[str, str]) -> Intake:
@@ -78,7 +86,8 @@ class Intake:
             text = nagios_text(text, bool(service), environment)
         elif not text["details"] and "\n" in text["output"]:  # Icinga 2: output holds both
             text["output"], _, text["details"] = text["output"].partition("\n")
-        return cls(core=core, origin=valid_text(origin or ""), kind=valid_text(kind),
+        return cls(core=core, config=configuration_key(config),
+                   origin=valid_text(origin or ""), kind=valid_text(kind),
                    host=valid_text(host), service=valid_text(service or ""),
                    state=valid_text(state), problem_id=valid_text(problem_id),
                    last_problem_id=valid_text(last_problem_id),

@@ -23,19 +23,20 @@ from typing import List
 from ..errors import DeskRejected, DeskUnreachable
 from .notification import Notification
 from .settings import MailDesk
+from .single_line import one_line
 
 HEADER_LIMIT = 900
 
 
-def one_line(text: str) -> str:
-    """Header-safe: no CR, LF or other control character, bounded."""
-    return re.sub(r"[\x00-\x1f\x7f]+", " ", text).strip()[:HEADER_LIMIT]
+def header(text: str) -> str:
+    """Header-safe: one line (single_line.py), bounded."""
+    return one_line(text)[:HEADER_LIMIT]
 
 
 def subject_of(notification: Notification) -> str:
     n = notification
     where = f"[IASO {n.environment}] " if n.environment else "[IASO] "
-    return one_line(f"{where}{n.kind} {n.object_name} is {n.state} [ticket {n.key or '-'}]")
+    return header(f"{where}{n.kind} {n.object_name} is {n.state} [ticket {n.key or '-'}]")
 
 
 def body_of(notification: Notification) -> str:
@@ -65,15 +66,15 @@ def body_of(notification: Notification) -> str:
 
 def _single(line: str) -> str:
     """A body line keeps its text; a line break inside it becomes a visible ' / '."""
-    return re.sub(r"\r\n|\r|\n", " / ", line)
+    return re.sub("\r\n|[\r\n\x0b\x0c\x1c-\x1e\x85\u2028\u2029]", " / ", line)
 
 
 def build_mail(notification: Notification, desk: MailDesk) -> EmailMessage:
     n = notification
     message = EmailMessage(policy=policy.default.clone(max_line_length=998))  # sendmail: \n
-    message["To"] = one_line(notification.to or desk.to)
+    message["To"] = header(notification.to or desk.to)
     if desk.sender:
-        message["From"] = one_line(desk.sender)
+        message["From"] = header(desk.sender)
     message["Subject"] = subject_of(n)
     message["Date"] = formatdate(localtime=True)
     message["Message-ID"] = make_msgid("iaso")
@@ -84,7 +85,7 @@ def build_mail(notification: Notification, desk: MailDesk) -> EmailMessage:
                         ("X-IASO-Notification-Id", n.notification_id),
                         ("X-IASO-Action", n.action.value)):
         if value:
-            message[name] = one_line(value)
+            message[name] = header(value)
     message.set_content(body_of(n), cte="8bit")
     return message
 
@@ -103,12 +104,22 @@ def send(notification: Notification, desk: MailDesk, timeout: float) -> None:
     try:
         _, error = process.communicate(data, timeout=max(0.1, timeout))
     except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+        _end(process)
         raise DeskUnreachable(f"{desk.sendmail} did not finish within {timeout:g} s") from None
+    except BaseException:        # the run's deadline or a stop signal: no sendmail left behind
+        _end(process)
+        raise
     if process.returncode == 0:
         return
-    text = one_line(error.decode("utf-8", "replace"))[:200]
+    text = header(error.decode("utf-8", "replace"))[:200]
     if process.returncode == 67 or process.returncode == 65:   # EX_NOUSER, EX_DATAERR
         raise DeskRejected(f"{desk.sendmail} refused the mail ({process.returncode}): {text}")
     raise DeskUnreachable(f"{desk.sendmail} exited with {process.returncode}: {text}")
+
+
+def _end(process: subprocess.Popen) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except OSError:
+        pass
+    process.wait()

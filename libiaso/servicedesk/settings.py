@@ -9,14 +9,17 @@ import os
 from typing import List, NamedTuple, Optional
 from urllib.parse import urlsplit
 
+from ..api.transport import prepared_origin
 from ..config.credentials import Credentials, Secret
 from ..config.schema import Node
 from ..config.settings import read_yaml, shown_url
 
 DEFAULT_PATH = "/etc/iaso-probes/servicedesk.yaml"
 DEFAULT_SPOOL = "/var/spool/iaso-probes/servicedesk"
+SPOOL_ENV = "IASO_SERVICEDESK_SPOOL"
 DEFAULT_SENDMAIL = "/usr/sbin/sendmail"
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
+TIMEOUT_LIMIT = 3600.0
 
 
 class RestDesk(NamedTuple):
@@ -74,6 +77,12 @@ class DeskSettings(NamedTuple):
     author: str                    # the author of acknowledgements written into the core
 
 
+def default_spool() -> str:
+    """The spool of a configuration that names none, and where notifications are held while
+    the configuration cannot be read: $IASO_SERVICEDESK_SPOOL, else DEFAULT_SPOOL."""
+    return os.environ.get(SPOOL_ENV) or DEFAULT_SPOOL
+
+
 def load_settings(path: Optional[str]) -> DeskSettings:
     """The settings in ``path``; with no file at all, mail through the command line's options
     only, spooled under the default directory."""
@@ -88,10 +97,10 @@ def parse_settings(data: object, path: str) -> DeskSettings:
     origin = root.text("origin", "")
     if origin and not all(c.isalnum() or c in "-_." for c in origin):
         raise root.error("letters, digits, '-', '_' and '.' only", "origin")
-    spool = _path(root.text("spool", DEFAULT_SPOOL), base)
-    timeout = float(root.number("timeout", 20))
-    request_timeout = float(root.number("request_timeout", 5))
-    settle = float(root.number("settle", 0.5, exclusive=False))
+    spool = _path(root.text("spool", default_spool()), base)
+    timeout = _seconds(root, "timeout", 20, TIMEOUT_LIMIT)
+    request_timeout = _seconds(root, "request_timeout", 5, TIMEOUT_LIMIT)
+    settle = _seconds(root, "settle", 0.5, 60, exclusive=False)
     journal = _optional_path(root, "journal", base)
     rest = mail = None
     desk = root.node("desk")
@@ -113,13 +122,16 @@ def parse_settings(data: object, path: str) -> DeskSettings:
                             status_file=_optional_path(back, "nagios_status_file", base))
     if back.has("icinga2_url"):
         url = back.text("icinga2_url").rstrip("/")
-        if urlsplit(url).scheme != "https":
+        if prepared_origin(url) is None or urlsplit(url).scheme != "https":
             raise back.error(f"Icinga 2's API is HTTPS only, got {shown_url(url)}",
                              "icinga2_url")
         icinga = IcingaBack(url=url, ca_bundle=_path(back.text("icinga2_ca"), base),
                             username=back.text("icinga2_user"),
                             password_file=_path(back.text("icinga2_password_file"), base))
     author = back.text("author", "iaso-servicedesk")
+    if any(c == ";" or not c.isprintable() for c in author):
+        raise back.error("no ';' and no control character: the author is a field of the "
+                         "core's external command", "author")
     back.finish()
     root.finish()
     return DeskSettings(origin=origin, spool=spool, timeout=timeout,
@@ -130,15 +142,29 @@ def parse_settings(data: object, path: str) -> DeskSettings:
 
 def _check_url(node: Node, key: str, url: str) -> None:
     """The token travels to this URL: HTTPS, or plain HTTP on this machine only."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        hostname, credentials = parts.hostname, parts.username or parts.password
+    except ValueError:
+        raise node.error(f"expected an http(s) URL, got {shown_url(url)!r}", key) from None
+    if parts.scheme not in ("http", "https") or not hostname:
         raise node.error(f"expected an http(s) URL, got {shown_url(url)!r}", key)
-    if parts.username or parts.password:
+    if credentials:
         raise node.error("credentials do not belong in the URL (token_file holds the token)",
                          key)
-    if parts.scheme == "http" and parts.hostname not in LOOPBACK:
+    if prepared_origin(url) is None:
+        raise node.error(f"not a URL the HTTP library can use: {shown_url(url)!r}", key)
+    if parts.scheme == "http" and hostname not in LOOPBACK:
         raise node.error(f"the token would cross the network in clear: use https, got "
                          f"{shown_url(url)}", key)
+
+
+def _seconds(node: Node, key: str, default: float, limit: float,
+             exclusive: bool = True) -> float:
+    value = float(node.number(key, default, exclusive=exclusive))
+    if value > limit:
+        raise node.error(f"expected at most {limit:g} seconds, got {value:g}", key)
+    return value
 
 
 def _path(value: str, base: str) -> str:

@@ -121,8 +121,7 @@ class Spool:
                     except (DeskRejected, ValueError, LocalFileError) as exc:
                         self._set_aside(path)
                         rejected += 1
-                        say(f"{name} set aside in {self.rejected}: "
-                            f"{getattr(exc, 'message', None) or exc.args[-1]}")
+                        say(f"{name} set aside in {self.rejected}: {reason_of(exc)}")
                         continue
                     _unlink(path)
                     delivered += 1
@@ -167,6 +166,11 @@ class Spool:
                 os.close(fd)
                 return Spool._Held(None)
             time.sleep(0.05)
+
+
+def reason_of(exc: Exception) -> str:
+    """What went wrong, in words, for the journal."""
+    return getattr(exc, "message", None) or getattr(exc, "strerror", None) or str(exc)
 
 
 def write_whole(directory: str, name: str, data: bytes, into: Optional[str] = None) -> str:

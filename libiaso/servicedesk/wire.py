@@ -11,6 +11,7 @@ traceback.
 """
 from __future__ import annotations
 
+import http.client
 import json
 import math
 import os
@@ -19,6 +20,7 @@ import time
 from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional
 
 import requests
+import urllib3
 
 from ..api.transport import (
     causes,
@@ -30,6 +32,7 @@ from ..api.transport import (
 from ..deadline import DeadlineReached
 from ..errors import IasoError
 from ..redaction import Redactor
+from .single_line import one_line
 
 ANSWER_LIMIT = 4 * 1024 * 1024
 PIECE = 64 * 1024
@@ -37,6 +40,10 @@ CONNECT_LIMIT = 3.0
 LAST_MOMENT = 0.05       # less time than this left: no exchange is started
 
 Failure = Callable[[str], IasoError]
+# Every way sending a request or reading its answer fails, whichever layer raises it (requests,
+# urllib3 when the body is read piece by piece, http.client, the socket).
+WIRE_FAILURES = (requests.exceptions.RequestException, urllib3.exceptions.HTTPError,
+                 http.client.HTTPException, OSError, ValueError)
 
 
 class Reply(NamedTuple):
@@ -79,8 +86,7 @@ class Wire:
         return min(self.timeout, self.until - time.monotonic())
 
     def exchange(self, method: str, path: str, *, params: Optional[Dict[str, str]] = None,
-                 body: Any = None, headers: Optional[Dict[str, str]] = None,
-                 auth: Optional[Any] = None) -> Reply:
+                 body: Any = None, headers: Optional[Dict[str, str]] = None) -> Reply:
         """One request to ``url``/``path``; the final answer, never a redirect."""
         if self.origin is None:
             raise self.fail(f"{self.url} is not a URL the HTTP library can use")
@@ -89,8 +95,7 @@ class Wire:
             raise self.fail(f"no time left in this run to call {self.url}")
         try:
             prepared = self.session.prepare_request(requests.Request(
-                method, f"{self.url}/{path}", params=params, json=body, headers=headers,
-                auth=auth))
+                method, f"{self.url}/{path}", params=params, json=body, headers=headers))
         except (ValueError, requests.exceptions.RequestException):
             raise self.fail(f"a request to {self.url} cannot be written") from None
         if prepared_origin(prepared.url or "") != self.origin:
@@ -107,7 +112,7 @@ class Wire:
             raise self.fail(f"no complete answer from {self.url}: {exc.message}") from None
         except IasoError:
             raise
-        except Exception as exc:   # every way the wire can fail, classed from its causes
+        except WIRE_FAILURES as exc:   # classed from their causes, not their wording
             raise self.fail(self._reason(exc, timeout, bool(opened))) from None
         finally:
             for item in opened:
@@ -173,7 +178,7 @@ class Wire:
         """The answer's JSON document, ``what`` naming it in messages."""
         value = parse_json(reply.body)
         if value is NOT_JSON:
-            raise self.fail(f"{self.url}: {what} is not JSON (HTTP {reply.status})")
+            raise self.fail(f"{self.url}: {what}: the answer is not JSON (HTTP {reply.status})")
         return Json(value, "", lambda message: self.fail(f"{self.url}: {what}: {message}"))
 
     def message(self, reply: Reply) -> str:
@@ -200,17 +205,6 @@ def parse_json(data: bytes) -> Any:
         return json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
         return NOT_JSON
-
-
-def one_line(text: str) -> str:
-    """``text`` on one line: control characters and line separators become spaces."""
-    return "".join(" " if is_breaking(c) else c for c in text).strip()
-
-
-def is_breaking(char: str) -> bool:
-    """A control character or a line or paragraph separator."""
-    code = ord(char)
-    return code < 0x20 or 0x7f <= code <= 0x9f or char in "\u2028\u2029"
 
 
 class Json:

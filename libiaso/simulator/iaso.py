@@ -106,7 +106,8 @@ class IasoContract:
         if refusal:
             return refusal
         job = self.sim.jobs.start("restore", hostname, self.sim.scenario,
-                                  {"user": self.sim.scenario.username})
+                                  {"user": self.sim.scenario.username, "fileName": file_name,
+                                   "path": path, "destination": destination})
         return Answer(202, {"started": True, "jobId": job.job_id, "hostname": hostname})
 
     def job_list(self, request: Request) -> Answer:
@@ -128,6 +129,9 @@ class IasoContract:
             document.update({"kind": job.kind, "startTime": started,
                              "user": job.details.get("user", ""),
                              "level": job.details.get("level")})
+            if job.kind == "restore":
+                document.update({key: job.details.get(key)
+                                 for key in ("fileName", "path", "destination")})
             jobs.append(document)
         return Answer(200, {"jobs": jobs})
 

@@ -281,12 +281,14 @@ class SimulatorHandler(BaseHTTPRequestHandler):
         if role in contract.authenticated and not contract.authorised(self.headers):
             self._answer(contract.unauthorised())
             return
+        if fault.status is not None and not 200 <= fault.status < 300:
+            self._play(contract.fault_error(fault.status), fault)
+            return
         query = dict(parse_qsl(query_text, keep_blank_values=True))
         answer = getattr(contract, role)(Request(method, path[len(sim.prefix):], query, body,
                                                  self.headers, params))
         if fault.status is not None:
-            answer = answer._replace(status=fault.status) if 200 <= fault.status < 300 \
-                else contract.fault_error(fault.status)
+            answer = answer._replace(status=fault.status)
         self._play(answer, fault)
 
     def _play(self, answer: Answer, fault: Any) -> None:
