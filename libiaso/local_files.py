@@ -59,15 +59,23 @@ def replace_file(path: str, pieces: Iterable[str], mode: int = 0o666, *,
     """Replace ``path`` by the text of ``pieces``, all or nothing.
 
     A reader sees the old file or the new one, never half of either; a crash leaves at most a
-    temporary beside it. ``durable`` waits for the disk, so that a state saved before a launch
-    survives a power cut. Any error (``OSError``, or a ``ValueError`` while the pieces are
-    produced) removes the temporary and is raised to the caller, who words it.
+    temporary beside it. ``durable`` waits for the disk (the file, then the directory that names
+    it), so that a state saved before a launch survives a power cut. Run as root (an operator
+    trying a check by hand), the new file keeps the owner of the one it replaces: the core's
+    user must still read it on its next run. Any error (``OSError``, or a ``ValueError`` while
+    the pieces are produced) removes the temporary and is raised to the caller, who words it.
     """
     temporary = f"{path}.{os.getpid()}.tmp"
     try:
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
                      | _CLOEXEC, mode)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        try:
+            handle = os.fdopen(fd, "w", encoding="utf-8")
+        except BaseException:
+            os.close(fd)
+            raise
+        with handle:
+            _keep_owner(path, handle.fileno())
             batch: List[str] = []
             for piece in pieces:
                 batch.append(piece)
@@ -85,20 +93,45 @@ def replace_file(path: str, pieces: Iterable[str], mode: int = 0o666, *,
         except OSError:
             pass
         raise
+    if durable:
+        _sync_directory(os.path.dirname(path) or ".")
+
+
+def _keep_owner(path: str, fd: int) -> None:
+    if os.geteuid() != 0:
+        return
+    try:
+        old = os.stat(path, follow_symlinks=False)
+    except FileNotFoundError:
+        return
+    if (old.st_uid, old.st_gid) != (0, 0):
+        os.fchown(fd, old.st_uid, old.st_gid)
+
+
+def _sync_directory(directory: str) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY | _CLOEXEC)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def open_pipe_writer(path: str) -> int:
     """A non-blocking descriptor writing into the FIFO at ``path`` (a core's command file).
 
-    Refused, on the descriptor itself, unless a FIFO: a regular file named there would take
-    every line and hand it to no one. With no reader, ``open`` fails at once with ENXIO.
+    Refused unless a FIFO, by name before opening (a socket, a device or a directory is never
+    opened) and again on the descriptor (no race with a rename): a regular file named there would
+    take every line and hand it to no one. With no reader, ``open`` fails at once with ENXIO.
     """
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_NOCTTY | _CLOEXEC)
-    except IsADirectoryError:
-        fd = -1
-    if fd < 0 or not stat.S_ISFIFO(os.fstat(fd).st_mode):
-        if fd >= 0:
-            os.close(fd)
+    if not stat.S_ISFIFO(os.stat(path).st_mode):
+        raise LocalFileError(0, "is not a FIFO (a core's command file is one)")
+    fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_NOCTTY | _CLOEXEC)
+    if not stat.S_ISFIFO(os.fstat(fd).st_mode):
+        os.close(fd)
         raise LocalFileError(0, "is not a FIFO (a core's command file is one)")
     return fd

@@ -8,8 +8,6 @@ verify it), the test driver's API user and those the test asks for, stopped by P
 from __future__ import annotations
 
 import json
-import os
-import signal
 import socket
 import subprocess
 import time
@@ -19,6 +17,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 import requests
 from certificates import Authority
 from icinga_core import BINARY, INSTANCE_DIRECTORIES, private_instance
+from process_group import stop_group
 
 NODE = "icinga-e2e"
 DRIVER_PASSWORD = "driver-password-for-tests"
@@ -94,15 +93,7 @@ class IcingaCore:
     def stop(self) -> None:
         if self.process is None:
             return
-        try:
-            os.killpg(self.process.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
+        stop_group(self.process, 30)
         self.process = None
 
     def api(self, method: str, path: str, body: Optional[Dict[str, Any]] = None,

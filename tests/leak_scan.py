@@ -6,7 +6,8 @@ in every encoded form (plain, %-encoded, base64), so each form is filed under on
 anchor taken from such a run; a file is read once for its runs of ten or more letters and
 digits, and only a form whose anchor occurs is searched for. Forms without such a run (the
 test password's, full of quotes, backslashes and non-ASCII letters) are searched for directly,
-and the password is also sought under the JSON escapes of any serialiser.
+and where a file holds a backslash, everything is sought again with its JSON escapes undone
+(any serialiser's: short escapes, \\u escapes of any character, surrogate pairs).
 """
 from __future__ import annotations
 
@@ -38,8 +39,8 @@ class LeakScanner:
                     self.anchored.setdefault(run.group(0)[:ANCHOR], []).append(raw)
         self.direct = list(dict.fromkeys(self.direct))
 
-    def leaks(self, data: bytes) -> bool:
-        """True if ``data`` holds any form of any secret."""
+    def leaks(self, data: bytes, unescaped: bool = False) -> bool:
+        """True if ``data`` holds any form of any secret, JSON escapes undone or not."""
         if any(form in data for form in self.direct):
             return True
         for run in _RUN.finditer(data):
@@ -48,7 +49,24 @@ class LeakScanner:
                 forms = self.anchored.get(text[at:at + ANCHOR])
                 if forms and any(form in data for form in forms):
                     return True
-        if b"\\" in data:
+        if b"\\" in data and not unescaped:
             text = data.decode("utf-8", "replace")
-            return any(pattern.search(text) for pattern in self.patterns)
+            if any(pattern.search(text) for pattern in self.patterns):
+                return True
+            return self.leaks(_json_unescaped(text).encode("utf-8", "surrogatepass"), True)
         return False
+
+
+_ESCAPE = re.compile(r'\\(u[0-9a-fA-F]{4}|["\\/bfnrt])')
+_SHORT = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r",
+          "t": "\t"}
+
+
+def _json_unescaped(text: str) -> str:
+    """``text`` with every JSON escape undone (surrogate pairs joined), wherever it stands."""
+    def one(match: re.Match[str]) -> str:
+        escape = match.group(1)
+        return chr(int(escape[1:], 16)) if escape[0] == "u" else _SHORT[escape]
+
+    joined = _ESCAPE.sub(one, text)
+    return joined.encode("utf-16", "surrogatepass").decode("utf-16", "replace")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import select
+import socket
 import threading
 import time
 from pathlib import Path
@@ -250,6 +251,11 @@ def test_unknown_command_file_nobody_reads(tmp_path: Path) -> None:
     plain.write_text("")
     with pytest.raises(DeliveryError, match="is not a FIFO"):
         CommandFile(str(plain)).deliver([result()], Deadline(10), NOW)
+    with socket.socket(socket.AF_UNIX) as listening:
+        listening.bind(str(tmp_path / "socket"))
+        listening.listen()
+        with pytest.raises(DeliveryError, match="is not a FIFO"):
+            CommandFile(str(tmp_path / "socket")).deliver([result()], Deadline(10), NOW)
 
 
 def test_ok_spool_file_appears_whole_under_a_core_name(tmp_path: Path) -> None:

@@ -140,16 +140,30 @@ def environment_for(ws: Workspace) -> Dict[str, str]:
     return env
 
 
+SIGNAL_LATENESS = 0.15   # beyond it, a timed signal did not test the moment its case names
+
+
 def run_probe(ws: Workspace, probe: str) -> Run:
+    """One run; a timed signal that the loaded machine sent too late is tried again (up to
+    three times), so that a case about start-up is never judged on a run it did not disturb."""
+    for _ in range(3):
+        run, sent_at = _run_once(ws, probe)
+        if probe not in ws.signal_at or sent_at - ws.signal_at[probe][1] <= SIGNAL_LATENESS:
+            break
+    return run
+
+
+def _run_once(ws: Workspace, probe: str) -> Tuple[Run, float]:
     started = time.monotonic()
     process = subprocess.Popen(command_for(ws, probe), stdin=subprocess.DEVNULL,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                env=environment_for(ws), cwd=str(ws.cwd or ws.root),
                                start_new_session=True)
     timer = None
+    sent: List[float] = []
     if probe in ws.signal_at:
         signum, delay = ws.signal_at[probe]
-        timer = threading.Timer(delay, _signal, (process, signum))
+        timer = threading.Timer(delay, _signal, (process, signum, started, sent))
         timer.start()
     hung = False
     try:
@@ -161,11 +175,17 @@ def run_probe(ws: Workspace, probe: str) -> Run:
     elapsed = time.monotonic() - started
     if timer is not None:
         timer.cancel()
-    return Run(probe, process.returncode, out.decode("utf-8", "replace"),
-               err.decode("utf-8", "replace"), elapsed, hung)
+        timer.join()
+    return (Run(probe, process.returncode, out.decode("utf-8", "replace"),
+                err.decode("utf-8", "replace"), elapsed, hung),
+            sent[0] if sent else float("inf"))
 
 
-def _signal(process: subprocess.Popen, signum: int) -> None:
+def _signal(process: subprocess.Popen, signum: int, started: float, sent: List[float]) -> None:
+    """Send ``signum`` unless the process is gone; ``sent`` gets the offset it was sent at."""
+    if process.poll() is not None:
+        return
+    sent.append(time.monotonic() - started)
     try:
         process.send_signal(signum)
     except ProcessLookupError:

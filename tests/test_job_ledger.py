@@ -14,6 +14,8 @@ import yaml
 from conftest import play
 from job_harness import HOUR, Clocked, clock_the_probes, job_config, run
 
+from libiaso.jobs.ledger import same_trait
+
 
 @pytest.fixture
 def clocked(sim: Any, monkeypatch: pytest.MonkeyPatch) -> Clocked:
@@ -137,12 +139,39 @@ def test_crit_a_listing_holding_another_hosts_job_is_refused(sim: Any, tmp_path:
 @pytest.mark.parametrize("status", [404, 405, 501])
 def test_ok_an_api_without_a_job_listing_launches_and_says_what_several_pollers_risk(
         status: int, sim: Any, tmp_path: Path, clocked: Clocked) -> None:
+    """The listing comes with the built-in contract (the site's profile does not write it)."""
     play(sim, dict(LONG, endpoints={"job_list": {"status": status}}))
+    outcome = run("backup", poller(tmp_path, sim, "a"), "-S", "linux")
+    assert outcome.first_line.startswith("IASO BACKUP OK - lab: launched 3 backups"), \
+        outcome.output
+    assert outcome.output.count("the API has no job listing") == 1, outcome.output
+    assert "job_list: null" in outcome.output
+    assert sim.counters["backup"] == 3 and sim.counters["job_list"] == 3
+
+
+def test_crit_a_job_listing_the_site_wrote_that_answers_404_launches_nothing(
+        sim: Any, tmp_path: Path, clocked: Clocked) -> None:
+    """A listing the site configured itself and that is not there is a mistake to fix (a path
+    mistyped), not an API without one."""
+    play(sim, LONG)
+    config = poller(tmp_path, sim, "a", version=2,
+                    endpoints={"job_list": {"path": "/job-history"}})
+    outcome = run("backup", config, "-S", "linux")
+    assert outcome.code == 2, outcome.output
+    assert "the job listing of vm-a failed" in outcome.first_line and "404" in \
+        outcome.first_line, outcome.output
+    assert sim.counters["backup"] == 0
+
+
+def test_ok_a_first_form_profile_asks_no_listing(sim: Any, tmp_path: Path,
+                                                 clocked: Clocked) -> None:
+    """Version 1 profiles keep what they always did: an API of the first days may lack the
+    listing, and a site with one poller needs none."""
+    play(sim, LONG)
     outcome = run("backup", job_config(tmp_path, sim), "-S", "linux")   # no profile section
     assert outcome.first_line.startswith("IASO BACKUP OK - lab: launched 3 backups"), \
         outcome.output
-    assert "the API has no job listing" in outcome.output and "job_list: null" in outcome.output
-    assert sim.counters["backup"] == 3
+    assert sim.counters["job_list"] == 0 and "job listing" not in outcome.output
 
 
 def test_ok_restores_to_other_destinations_are_not_taken_for_ones_own(
@@ -176,3 +205,41 @@ def test_ok_a_job_another_service_follows_here_is_not_adopted_without_listed_tra
     assert other.first_line.startswith("IASO RESTORE OK - lab: launched 1 restore"), \
         other.output
     assert sim.counters["restore"] == 2
+
+
+@pytest.mark.parametrize("name,listed,wanted,same", [
+    ("source_path", "/etc", "/etc/", True),
+    ("destination", "/tmp/one/", "/tmp/one", True),
+    ("destination", "C:\\Data", "c:\\data\\", True),
+    ("source_path", "/", "/", True),
+    ("level", "Synthetic Full", "SYNTHETIC_FULL", True),
+    ("source_path", "/Etc", "/etc", False),
+    ("file_name", "hosts", "Hosts", False),
+    ("destination", "/tmp/one", "/tmp/one2", False),
+    ("level", "Full", "Incremental", False),
+], ids=lambda v: str(v))
+def test_listed_traits_compare_as_the_api_means_them(name: str, listed: str, wanted: str,
+                                                     same: bool) -> None:
+    """A path written with or without its trailing separator, a Windows path in another case,
+    a level in Commvault's two spellings are the same; anything else is another target's."""
+    assert same_trait(name, listed, wanted) is same
+
+
+def test_ok_a_launch_answered_502_that_started_the_job_is_followed_not_launched_again(
+        sim: Any, tmp_path: Path, clocked: Clocked) -> None:
+    """A gateway timing out in front of a backend that went on: the job exists although the
+    answer said it failed. The next run finds it in the listing; a second launch would put two
+    backups on each VM."""
+    play(sim, dict(LONG, endpoints={"backup": {"status": 502, "acted": True}}))
+    config = poller(tmp_path, sim, "a")
+    failed = run("backup", config, "-S", "linux")
+    assert failed.code in (1, 2), failed.output
+    assert sim.counters["backup"] == 3 and len(sim.jobs.recent("backup", "vm-a",
+                                                               sim.scenario)) == 1
+    play(sim, LONG)
+    clocked.advance(600)
+    followed = run("backup", config, "-S", "linux")
+    assert followed.code == 0, followed.output
+    assert followed.first_line.startswith("IASO BACKUP OK - lab: following 3 backups"), \
+        followed.output
+    assert sim.counters["backup"] == 3

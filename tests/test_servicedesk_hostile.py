@@ -20,6 +20,7 @@ import json
 import os
 import re
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -380,19 +381,27 @@ def test_ok_command_file_that_is_a_fifo_with_a_reader_gets_one_whole_line(
 @pytest.mark.parametrize("kind,said", [
     ("regular", "is not a FIFO"), ("directory", "is not a FIFO"),
     ("fifo-without-reader", "no core reads it"), ("absent", "No such file"),
+    ("socket", "is not a FIFO"), ("device", "is not a FIFO"),
 ], ids=["warn-regular-file-refused-untouched", "warn-directory-refused",
-        "warn-fifo-nobody-reads", "warn-absent"])
+        "warn-fifo-nobody-reads", "warn-absent", "warn-unix-socket-refused",
+        "warn-device-refused-unopened"])
 def test_command_file_that_no_core_reads_takes_nothing(tmp_path: Path, kind: str,
                                                        said: str) -> None:
     path = tmp_path / "nagios.cmd"
+    listening = socket.socket(socket.AF_UNIX)
     if kind == "regular":
         path.write_text("")
     elif kind == "directory":
         path.mkdir()
     elif kind == "fifo-without-reader":
         os.mkfifo(path)
+    elif kind == "socket":
+        listening.bind(str(path))
+        listening.listen()
+    elif kind == "device":
+        path.symlink_to("/dev/null")
     core = NagiosCommandFile(NagiosBack(str(path), None), until=time.monotonic() + 5)
-    with ends_within(5), pytest.raises(CoreUnreachable, match=said):
+    with listening, ends_within(5), pytest.raises(CoreUnreachable, match=said):
         core.acknowledge("h", "s", "iaso", "RT#1 taken by alice")
     if kind == "regular":
         assert path.read_text() == ""

@@ -265,9 +265,8 @@ def _converted(value: Any, spec: FieldSpec, kind: str) -> Any:
         if isinstance(value, str):
             return seconds_of_duration(value)
         return value
-    if kind == "str" and (spec.words or spec.codes) and isinstance(value, int) \
-            and not isinstance(value, bool):
-        return str(value)   # the profile speaks of codes: an unmapped one is a word too
+    if kind == "str" and isinstance(value, int) and not isinstance(value, bool):
+        return str(value)   # a status written as a code is a word all the same
     if spec.source != "text" or not isinstance(value, str):
         return value
     if kind in ("number", "int"):

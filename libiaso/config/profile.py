@@ -56,7 +56,6 @@ PARAMETERS: Dict[str, Tuple[str, ...]] = {
 }
 TARGET_ROLES = ("backup", "restore", "job_list")   # their targets may carry extra parameters
 SECRET_PARAMETERS = ("password",)
-STATUS_FIELDS = {"job_status": ("status",), "health": ("overall", "component_status")}
 
 # The logical fields of each role and the type each is read as.
 FIELD_TYPES: Dict[str, Dict[str, str]] = {
@@ -128,7 +127,6 @@ class FieldSpec(NamedTuple):
     source: str = "json"       # json: as JSON types it; text: numbers/booleans written as text
     scale: float = 1.0         # multiply a number (0-1 fractions to percent: 100)
     words: Mapping[str, Any] = {}   # the API's words (or numbers, as text) to ours
-    codes: bool = False        # whole numbers read as words: the profile's states name codes
 
     def describe(self) -> str:
         return self.path
@@ -229,6 +227,7 @@ class ApiProfile(NamedTuple):
     auth: AuthScheme
     base: str = "iaso"
     version: int = 1
+    written: Tuple[str, ...] = ()   # the roles the site's own profile section writes
 
     def endpoint(self, role: str) -> Endpoint:
         return self.endpoints[role]
@@ -386,10 +385,6 @@ def _parse_endpoint(node: Node, role: str, version: int) -> Endpoint:
             raise states_node.error(f"expected one of {', '.join(states_words)}, got "
                                     f"{describe(state)}", word)
         states[str(word)] = state
-    if any(re.fullmatch(r"-?[0-9]+", word) for word in states):
-        for name in STATUS_FIELDS.get(role, ()):
-            if name in fields:
-                fields[name] = fields[name]._replace(codes=True)
     statuses = node.raw("statuses", [])
     if not isinstance(statuses, list) or not all(
             isinstance(s, int) and not isinstance(s, bool) and 100 <= s <= 599

@@ -349,8 +349,12 @@ def _parse_environment(node: Node, name: str) -> Environment:
             _params(restore_node))
         restore_node.finish()
 
-    document, version = profile_document(node.raw("profile", None), node)
+    site_profile = node.raw("profile", None)
+    document, version = profile_document(site_profile, node)
     profile = parse_profile(Node(document, node.path, node.child_key("profile")), version)
+    site_endpoints = site_profile.get("endpoints") if isinstance(site_profile, dict) else None
+    if isinstance(site_endpoints, dict):
+        profile = profile._replace(written=tuple(site_endpoints))
     _check_target_parameters(node, profile, backup_sets, restores)
     fleet = parse_fleet(node.node("fleet"), base, jobs.state_dir)
     node.finish()

@@ -236,7 +236,8 @@ class JobRun(ApiResource):
                 continue
             track = JobTrack(target.label, target.hostname, None, self.clock(),
                              target=target.identity)
-            track.not_started(f"{self.kind} launch interrupted before its answer was recorded")
+            track.not_started(f"{self.kind} launch interrupted before its answer was "
+                              "recorded; launched again next run", again=True)
             self.tracks.append(track)
             pending.append((target, track))
         self.adopted = len(chosen) - len(pending)
@@ -255,6 +256,8 @@ class JobRun(ApiResource):
             else:
                 with self.run.deadline.held():
                     track.started(job_id)
+                    if checkpoint is not None:   # known at once to a crash and to other services
+                        checkpoint()
         self.steps["launch_time"] = time.monotonic() - started
         self.launched_now = True
 
@@ -269,19 +272,18 @@ class JobRun(ApiResource):
         ledger = Ledger(self.run.client, env.credentials.username if env.credentials else None)
         now = self.clock()
         found = {}
+        absent = ""
         for target in targets:
             try:
                 entries = ledger.recent(self.kind, target.hostname, target.traits,
                                         now - self.relaunch_after, now, target.params)
             except ApiStatusError as exc:
-                if exc.status not in NO_LISTING_STATUSES:
+                if exc.status not in NO_LISTING_STATUSES or "job_list" in env.profile.written:
                     exc.message = f"the job listing of {target.hostname} failed: {exc.message}"
                     exc.args = (exc.message,)
                     raise
-                self.notes.append(f"the API has no job listing ({exc.message}): a run on "
-                                  "another poller would launch again; say job_list: null in the "
-                                  "profile if this check runs on one poller only")
-                return {}
+                absent = absent or exc.message
+                continue
             except ServiceError as exc:   # said as what it is: nothing launched without it
                 exc.message = f"the job listing of {target.hostname} failed: {exc.message}"
                 exc.args = (exc.message,)
@@ -289,6 +291,10 @@ class JobRun(ApiResource):
             fresh = [e for e in entries if str(e.job_id) not in known]
             if fresh:
                 found[target.label] = fresh[0]
+        if absent:
+            self.notes.append(f"the API has no job listing ({absent}): a run on another poller "
+                              "would launch again; say job_list: null in the profile if this "
+                              "check runs on one poller only")
         return found
 
     def _poll(self, action: Callable[[JobFollower], Any]) -> None:

@@ -12,6 +12,7 @@ destination): each of those fields the listing lacks matches any job of the kind
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any, Dict, List, Mapping, NamedTuple, Optional
 
 from ..api.answers import Answer, job_id_problem, read
@@ -53,7 +54,7 @@ class Ledger:
                 if e.started_at >= since
                 and (self.username is None or not e.user
                      or e.user.lower() == self.username.lower())
-                and all(_same_trait(name, e.traits[name], str(value))
+                and all(same_trait(name, e.traits[name], str(value))
                         for name, value in traits.items()
                         if value is not None and e.traits.get(name))]
         wrong_host = [e for e, item in zip(entries, items)
@@ -88,9 +89,25 @@ class Ledger:
                                             if values[t] is not None})
 
 
-def _same_trait(name: str, listed: str, wanted: str) -> bool:
-    """Levels are words (``Full``, ``FULL``); files and paths are compared as written."""
-    return listed.lower() == wanted.lower() if name == "level" else listed == wanted.strip()
+def same_trait(name: str, listed: str, wanted: str) -> bool:
+    """Levels are words, however written (``Synthetic Full``, ``SYNTHETIC_FULL``); paths match
+    whatever their trailing separator, a Windows path (a drive letter or a backslash) in any
+    case, as Windows reads it."""
+    if name == "level":
+        return _level_word(listed) == _level_word(wanted)
+    return _path(listed) == _path(wanted)
+
+
+def _level_word(text: str) -> str:
+    return re.sub(r"[\s_-]+", " ", text).strip().lower()
+
+
+def _path(text: str) -> str:
+    text = text.strip()
+    if len(text) > 1:
+        text = text.rstrip("/\\") or text[0]
+    windows = "\\" in text or re.match(r"[A-Za-z]:", text) is not None
+    return text.lower() if windows else text
 
 
 def _same_host(answer: Answer, item: Any, hostname: str) -> bool:

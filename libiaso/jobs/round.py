@@ -95,4 +95,5 @@ class RoundStore(Protocol):
         """Keep ``job_round`` for the next run (whole or not at all)."""
 
     def claimed(self) -> Set[str]:
-        """The job IDs other targets of the same kind hold here: never to be adopted."""
+        """The job IDs of the last launch of the other targets of the same kind here: never to
+        be adopted."""

@@ -204,8 +204,9 @@ class FileRounds:
         self._file.write(job_round.to_dict())
 
     def claimed(self) -> Set[str]:
-        """The job IDs other targets of this kind hold on this poller (other files in the
-        environment's directory). Best effort: a file that cannot be read claims nothing."""
+        """The job IDs of the last launch of every other target of this kind on this poller
+        (the other files in the environment's directory; each launch is saved as soon as its
+        answer comes). Best effort: a file that cannot be read claims nothing."""
         directory = os.path.dirname(self.path)
         try:
             names = os.listdir(directory)
@@ -223,12 +224,11 @@ class FileRounds:
                 continue
             if not isinstance(data, dict):
                 continue
-            for key in ("tracks", "previous"):
-                records = data.get(key)
-                for record in records if isinstance(records, list) else ():
-                    job_id = record.get("job_id") if isinstance(record, dict) else None
-                    if job_id is not None:
-                        found.add(str(job_id))
+            records = data.get("tracks")
+            for record in records if isinstance(records, list) else ():
+                job_id = record.get("job_id") if isinstance(record, dict) else None
+                if job_id is not None:
+                    found.add(str(job_id))
         return found
 
     def _adopt_legacy(self) -> Optional[JobRound]:

@@ -27,6 +27,7 @@ class ScenarioError(ValueError):
 class EndpointFault:
     latency: float = 0.0
     status: Optional[int] = None
+    acted: bool = False    # a non-2xx status answered after the endpoint did its work
     body: Any = None
     hang: bool = False
     redirect: Optional[str] = None

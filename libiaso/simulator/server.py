@@ -281,13 +281,16 @@ class SimulatorHandler(BaseHTTPRequestHandler):
         if role in contract.authenticated and not contract.authorised(self.headers):
             self._answer(contract.unauthorised())
             return
-        if fault.status is not None and not 200 <= fault.status < 300:
-            self._play(contract.fault_error(fault.status), fault)
+        failure = None if fault.status is None or 200 <= fault.status < 300 else fault.status
+        if failure is not None and not fault.acted:
+            self._play(contract.fault_error(failure), fault)
             return
         query = dict(parse_qsl(query_text, keep_blank_values=True))
         answer = getattr(contract, role)(Request(method, path[len(sim.prefix):], query, body,
                                                  self.headers, params))
-        if fault.status is not None:
+        if failure is not None:
+            answer = contract.fault_error(failure)
+        elif fault.status is not None:
             answer = answer._replace(status=fault.status)
         self._play(answer, fault)
 
