@@ -61,13 +61,18 @@ def replace_file(path: str, pieces: Iterable[str], mode: int = 0o666, *,
     A reader sees the old file or the new one, never half of either; a crash leaves at most a
     temporary beside it. ``durable`` waits for the disk (the file, then the directory that names
     it), so that a state saved before a launch survives a power cut. Run as root (an operator
-    trying a check by hand), the new file keeps the owner of the one it replaces: the core's
-    user must still read it on its next run. Any error (``OSError``, or a ``ValueError`` while
-    the pieces are produced) removes the temporary and is raised to the caller, who words it.
+    trying a check by hand), the new file keeps the owner and mode of the one it replaces: the
+    core's user must still read it on its next run. Any error (``OSError``, or a ``ValueError``
+    while the pieces are produced) removes the temporary and is raised to the caller, who words
+    it.
     """
     temporary = f"{path}.{os.getpid()}.tmp"
     try:
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
+        try:
+            os.unlink(temporary)        # left by a crashed run of the same PID: only its name
+        except FileNotFoundError:
+            pass
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
                      | _CLOEXEC, mode)
         try:
             handle = os.fdopen(fd, "w", encoding="utf-8")
@@ -75,7 +80,7 @@ def replace_file(path: str, pieces: Iterable[str], mode: int = 0o666, *,
             os.close(fd)
             raise
         with handle:
-            _keep_owner(path, handle.fileno())
+            _keep_owner(path, handle.fileno(), mode)
             batch: List[str] = []
             for piece in pieces:
                 batch.append(piece)
@@ -97,15 +102,20 @@ def replace_file(path: str, pieces: Iterable[str], mode: int = 0o666, *,
         _sync_directory(os.path.dirname(path) or ".")
 
 
-def _keep_owner(path: str, fd: int) -> None:
+def _keep_owner(path: str, fd: int, mode: int) -> None:
+    """Root gives the new file the owner and the mode (never wider than ``mode``) of the regular
+    file it replaces, if it can; a link (symbolic or hard) planted there gives nothing away."""
     if os.geteuid() != 0:
         return
     try:
         old = os.stat(path, follow_symlinks=False)
-    except FileNotFoundError:
-        return
-    if (old.st_uid, old.st_gid) != (0, 0):
-        os.fchown(fd, old.st_uid, old.st_gid)
+        if not stat.S_ISREG(old.st_mode) or old.st_nlink != 1:
+            return
+        if (old.st_uid, old.st_gid) != (0, 0):
+            os.fchown(fd, old.st_uid, old.st_gid)
+        os.fchmod(fd, stat.S_IMODE(old.st_mode) & mode)
+    except OSError:       # no CAP_CHOWN (a container, root-squashed NFS): saved as root's
+        pass
 
 
 def _sync_directory(directory: str) -> None:
@@ -124,9 +134,10 @@ def _sync_directory(directory: str) -> None:
 def open_pipe_writer(path: str) -> int:
     """A non-blocking descriptor writing into the FIFO at ``path`` (a core's command file).
 
-    Refused unless a FIFO, by name before opening (a socket, a device or a directory is never
-    opened) and again on the descriptor (no race with a rename): a regular file named there would
-    take every line and hand it to no one. With no reader, ``open`` fails at once with ENXIO.
+    Refused unless a FIFO, by name before opening (a socket, a device or a directory named
+    there is not opened) and again on the descriptor (whatever a rename put there in between):
+    a regular file would take every line and hand it to no one. With no reader, ``open`` fails
+    at once with ENXIO.
     """
     if not stat.S_ISFIFO(os.stat(path).st_mode):
         raise LocalFileError(0, "is not a FIFO (a core's command file is one)")

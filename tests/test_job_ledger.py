@@ -163,6 +163,36 @@ def test_crit_a_job_listing_the_site_wrote_that_answers_404_launches_nothing(
     assert sim.counters["backup"] == 0
 
 
+@pytest.mark.parametrize("rule,fault", [
+    ({"status": [404]}, {"status": 404}),
+    ({"field": "total", "in": [0]}, {"body": {"json": {"total": 0}}}),
+], ids=["ok-no-jobs-said-with-404", "ok-no-jobs-said-with-a-marker-field"])
+def test_a_listing_rule_for_no_jobs_yet_launches(sim: Any, tmp_path: Path, clocked: Clocked,
+                                                 rule: Dict[str, Any],
+                                                 fault: Dict[str, Any]) -> None:
+    """Some APIs say "this host has no jobs" with a 404 or a marker and no list at all: named in
+    the listing's not_visible rule, that is an empty listing, not a failure for ever."""
+    play(sim, dict(LONG, endpoints={"job_list": fault}))
+    listing: Dict[str, Any] = {"not_visible": rule}
+    if "field" in rule:
+        listing["fields"] = {"total": "total"}
+    config = poller(tmp_path, sim, "a", version=2, endpoints={"job_list": listing})
+    outcome = run("backup", config, "-S", "linux")
+    assert outcome.first_line.startswith("IASO BACKUP OK - lab: launched 3 backups"), \
+        outcome.output
+    assert sim.counters["job_list"] == 3 and sim.counters["backup"] == 3
+
+
+def test_crit_a_listing_with_a_no_jobs_rule_that_answers_otherwise_launches_nothing(
+        sim: Any, tmp_path: Path, clocked: Clocked) -> None:
+    play(sim, dict(LONG, endpoints={"job_list": {"status": 503}}))
+    config = poller(tmp_path, sim, "a", version=2,
+                    endpoints={"job_list": {"not_visible": {"status": [404]}}})
+    outcome = run("backup", config, "-S", "linux")
+    assert outcome.code == 2 and "503" in outcome.first_line, outcome.output
+    assert sim.counters["backup"] == 0
+
+
 def test_ok_a_first_form_profile_asks_no_listing(sim: Any, tmp_path: Path,
                                                  clocked: Clocked) -> None:
     """Version 1 profiles keep what they always did: an API of the first days may lack the
@@ -240,6 +270,44 @@ def test_ok_a_launch_answered_502_that_started_the_job_is_followed_not_launched_
     clocked.advance(600)
     followed = run("backup", config, "-S", "linux")
     assert followed.code == 0, followed.output
+    assert followed.first_line.startswith("IASO BACKUP OK - lab: following 3 backups"), \
+        followed.output
+    assert sim.counters["backup"] == 3
+
+
+@pytest.mark.parametrize("fault,said", [
+    ({"acted": "false"}, "expected true or false"),
+    ({"acted": True}, "only with an error status"),
+    ({"acted": True, "status": 201}, "only with an error status"),
+], ids=["unknown-acted-as-text", "unknown-acted-without-status", "unknown-acted-with-2xx"])
+def test_simulator_refuses_an_acted_fault_it_cannot_play(fault: Dict[str, Any],
+                                                         said: str) -> None:
+    from libiaso.simulator.scenario import ScenarioError, scenario_from
+
+    with pytest.raises(ScenarioError, match=said):
+        scenario_from({"endpoints": {"backup": fault}})
+
+
+def test_ok_a_first_form_profile_that_writes_part_of_the_listing_gets_the_rest(
+        sim: Any, tmp_path: Path, clocked: Clocked) -> None:
+    """A version 1 site adding the listing for its second poller writes what differs (here the
+    query) and gets the rest of the contract's listing, as every other version 1 endpoint."""
+    play(sim, LONG)
+    configs = []
+    for name in ("a", "b"):
+        home = tmp_path / name
+        home.mkdir()
+        config = job_config(home, sim)
+        data = yaml.safe_load(config.read_text())
+        data["environments"]["lab"]["profile"] = {"endpoints": {"job_list": {"query": {
+            "hostname": "{hostname}", "kind": "{kind}", "since": "{since}", "limit": "50"}}}}
+        config.write_text(yaml.safe_dump(data))
+        configs.append(config)
+    launched = run("backup", configs[0], "-S", "linux")
+    assert launched.first_line.startswith("IASO BACKUP OK - lab: launched 3 backups"), \
+        launched.output
+    clocked.advance(600)
+    followed = run("backup", configs[1], "-S", "linux")
     assert followed.first_line.startswith("IASO BACKUP OK - lab: following 3 backups"), \
         followed.output
     assert sim.counters["backup"] == 3

@@ -76,6 +76,83 @@ def test_unknown_descriptor_not_leaked_when_the_file_object_cannot_be_made(
     assert list(tmp_path.iterdir()) == []
 
 
+def test_ok_a_file_linked_at_the_temporary_name_is_not_written_through(tmp_path: Path) -> None:
+    """A hard link planted where the temporary goes (or one left by a crash of the same PID)
+    must lose its name only, never its content."""
+    planted = tmp_path / "elsewhere"
+    planted.write_text("precious")
+    target = tmp_path / "state.json"
+    os.link(planted, tmp_path / f"state.json.{os.getpid()}.tmp")
+    replace_file(str(target), ["{}"])
+    assert planted.read_text() == "precious" and target.read_text() == "{}"
+    assert planted.stat().st_nlink == 1
+
+
+class _Root:
+    """What root's replacement would do to owners, seen without being root."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, refuse: bool = False) -> None:
+        self.given: List[tuple] = []
+        monkeypatch.setattr(local_files.os, "geteuid", lambda: 0)
+        monkeypatch.setattr(local_files.os, "fchown", self.fchown)
+        self.refuse = refuse
+
+    def fchown(self, fd: int, uid: int, gid: int) -> None:
+        if self.refuse:
+            raise PermissionError(1, "Operation not permitted")
+        self.given.append((uid, gid))
+
+
+def _owned_by_nobody(monkeypatch: pytest.MonkeyPatch, target: Path, mode: int) -> None:
+    real_stat = os.stat
+
+    def stat(path: object, *args: object, **kwargs: object) -> os.stat_result:
+        if str(path) == str(target):
+            return os.stat_result((0o100000 | mode, 0, 0, 1, 65534, 65534, 3, 0, 0, 0))
+        return real_stat(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(local_files.os, "stat", stat)
+
+
+def test_ok_root_gives_the_replacement_to_the_owner_of_a_regular_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    target = tmp_path / "state.json"
+    target.write_text("old")
+    root = _Root(monkeypatch)
+    _owned_by_nobody(monkeypatch, target, 0o640)
+    replace_file(str(target), ["new"])
+    assert root.given == [(65534, 65534)]
+    assert os.lstat(target).st_mode & 0o777 == 0o640
+    replace_file(str(target), ["newer"], 0o600)       # never wider than asked
+    assert os.lstat(target).st_mode & 0o777 == 0o600 and target.read_text() == "newer"
+
+
+@pytest.mark.parametrize("planted", ["symlink", "hard-link"])
+def test_ok_root_gives_nothing_to_the_owner_of_a_planted_link(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, planted: str) -> None:
+    target = tmp_path / "state.json"
+    other = tmp_path / "other"
+    other.write_text("x")
+    if planted == "symlink":
+        target.symlink_to(other)
+    else:
+        os.link(other, target)
+    root = _Root(monkeypatch)
+    monkeypatch.setattr(local_files.os, "fchmod", lambda fd, mode: root.given.append(mode))
+    replace_file(str(target), ["new"])
+    assert root.given == [] and target.read_text() == "new" and not target.is_symlink()
+
+
+def test_ok_root_without_the_right_to_give_files_away_still_saves(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    target = tmp_path / "state.json"
+    target.write_text("old")
+    _Root(monkeypatch, refuse=True)
+    _owned_by_nobody(monkeypatch, target, 0o644)
+    replace_file(str(target), ["new"])
+    assert target.read_text() == "new"
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="only root can give a file to another user")
 def test_ok_root_replacing_a_users_file_leaves_it_to_that_user(tmp_path: Path) -> None:
     """An operator runs a stateful check by hand as root: the core's user must still read the

@@ -385,9 +385,15 @@ def test_ok_command_file_that_is_a_fifo_with_a_reader_gets_one_whole_line(
 ], ids=["warn-regular-file-refused-untouched", "warn-directory-refused",
         "warn-fifo-nobody-reads", "warn-absent", "warn-unix-socket-refused",
         "warn-device-refused-unopened"])
-def test_command_file_that_no_core_reads_takes_nothing(tmp_path: Path, kind: str,
-                                                       said: str) -> None:
+def test_command_file_that_no_core_reads_takes_nothing(tmp_path: Path, kind: str, said: str,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "nagios.cmd"
+    opened: List[str] = []
+    real_open = os.open
+
+    def recording_open(name: Any, *args: Any, **kwargs: Any) -> int:
+        opened.append(str(name))
+        return real_open(name, *args, **kwargs)
     listening = socket.socket(socket.AF_UNIX)
     if kind == "regular":
         path.write_text("")
@@ -401,10 +407,14 @@ def test_command_file_that_no_core_reads_takes_nothing(tmp_path: Path, kind: str
     elif kind == "device":
         path.symlink_to("/dev/null")
     core = NagiosCommandFile(NagiosBack(str(path), None), until=time.monotonic() + 5)
+    monkeypatch.setattr(os, "open", recording_open)
     with listening, ends_within(5), pytest.raises(CoreUnreachable, match=said):
         core.acknowledge("h", "s", "iaso", "RT#1 taken by alice")
+    monkeypatch.undo()
     if kind == "regular":
         assert path.read_text() == ""
+    if kind != "fifo-without-reader":
+        assert str(path) not in opened
 
 
 def test_warn_status_file_that_is_a_fifo_is_refused_at_once(tmp_path: Path) -> None:

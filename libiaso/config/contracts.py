@@ -90,7 +90,8 @@ def _first_form(spec: Dict[str, Any]) -> Dict[str, Any]:
 
 
 # The first form keeps what it always had, and the fleet listing; not the job listing, which an
-# API of the first days may lack (a site adds it, or moves to version 2, for several pollers).
+# API of the first days may lack. A site that writes a job_list in it writes over this one.
+V1_JOB_LIST = _first_form(IASO["endpoints"]["job_list"])
 V1_DEFAULT: Dict[str, Any] = {
     "auth": dict(IASO["auth"]),
     "healthy_values": ["healthy"],

@@ -29,7 +29,7 @@ ROLES = ("life", "health", "login", "backup", "restore", "job_status", "job_list
 KEY_ROLES: Dict[str, Tuple[str, ...]] = {
     "success": ("life", "backup", "restore"),
     "failure": ("login", "backup", "restore"),
-    "not_visible": ("job_status",),
+    "not_visible": ("job_status", "job_list"),
     "states": ("health", "job_status"),
     "paging": ("vm_list",),
 }
@@ -243,7 +243,7 @@ class ApiProfile(NamedTuple):
 
 def profile_document(data: Any, node: Node) -> Tuple[Dict[str, Any], int]:
     """The full profile document a site's ``profile`` section stands for, and its version."""
-    from .contracts import CONTRACTS, V1_DEFAULT
+    from .contracts import CONTRACTS, V1_DEFAULT, V1_JOB_LIST
 
     if data is None:
         data = {}
@@ -254,7 +254,11 @@ def profile_document(data: Any, node: Node) -> Tuple[Dict[str, Any], int]:
         if "base" in data:
             raise node.error("base: needs version: 2 (version 1 profiles are laid over the "
                              "iaso contract)", "profile.base")
-        merged = deep_merge(V1_DEFAULT, {k: v for k, v in data.items() if k != "version"})
+        first = V1_DEFAULT
+        written = data.get("endpoints")
+        if isinstance(written, dict) and isinstance(written.get("job_list"), dict):
+            first = deep_merge(V1_DEFAULT, {"endpoints": {"job_list": V1_JOB_LIST}})
+        merged = deep_merge(first, {k: v for k, v in data.items() if k != "version"})
         endpoints = merged.get("endpoints")
         if isinstance(endpoints, dict):   # "role: null" removes an endpoint, as in version 2
             merged["endpoints"] = {k: v for k, v in endpoints.items() if v is not None}

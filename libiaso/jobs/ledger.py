@@ -7,7 +7,9 @@ kind started within the relaunch interval (the profile's ``job_list`` role) and 
 it finds instead of launching another; the state file keeps only what one poller has seen (the
 clocks of stalls and waits). Jobs are the check's own when the listing says who launched them
 (the configured user) and what they are (a backup's level; a restore's file, path and
-destination): each of those fields the listing lacks matches any job of the kind.
+destination): each of those fields the listing lacks matches any job of the kind. An API that
+says "no jobs for this host" with an error status or a marker field names it in the listing's
+``not_visible`` rule.
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from typing import Any, Dict, List, Mapping, NamedTuple, Optional
 
 from ..api.answers import Answer, job_id_problem, read
 from ..api.client import IasoClient
-from ..errors import IasoError, WrongType
+from ..errors import ApiStatusError, IasoError, WrongType
 
 log = logging.getLogger("iaso.jobs")
 KINDS = {"text": "str", "any": "id"}
@@ -45,9 +47,17 @@ class Ledger:
                since: float, now: float, params: Mapping[str, Any]) -> List[LedgerEntry]:
         """The host's jobs of ``kind`` started at or after ``since``, newest first, that are
         this check's (same user and ``traits`` where the listing says)."""
-        answer = self.client.call("job_list", {
-            **params, "hostname": hostname, "kind": kind, "job_type": kind.capitalize(),
-            "since": int(since), "window": max(1, int(now - since))})
+        empty = self.client.environment.profile.endpoint("job_list").not_visible
+        try:
+            answer = self.client.call("job_list", {
+                **params, "hostname": hostname, "kind": kind, "job_type": kind.capitalize(),
+                "since": int(since), "window": max(1, int(now - since))})
+        except ApiStatusError as exc:
+            if empty is not None and empty.field is None and exc.status in empty.statuses:
+                return []        # the profile's way of saying "this host has no jobs yet"
+            raise
+        if empty is not None and answer.matches(empty):
+            return []
         items = answer.field("items", "list")
         entries = [self._entry(answer, item, index) for index, item in enumerate(items)]
         mine = [e for e in entries

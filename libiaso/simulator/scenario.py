@@ -127,7 +127,12 @@ def scenario_from(data: Any) -> Scenario:
     for role, spec in _pop_mapping(data, "endpoints").items():
         if role not in ROLES:
             raise ScenarioError(f"endpoints.{role}: unknown endpoint; known: {', '.join(ROLES)}")
-        endpoints[role] = _build(EndpointFault, spec, f"endpoints.{role}")
+        fault = endpoints[role] = _build(EndpointFault, spec, f"endpoints.{role}")
+        if not isinstance(fault.acted, bool):
+            raise ScenarioError(f"endpoints.{role}.acted: expected true or false")
+        if fault.acted and (fault.status is None or 200 <= fault.status < 300):
+            raise ScenarioError(f"endpoints.{role}.acted: only with an error status "
+                                "(the endpoint acts, then that status is answered)")
         body = endpoints[role].body
         if isinstance(body, str) and body not in BODY_FAULTS:
             raise ScenarioError(f"endpoints.{role}.body: expected one of {', '.join(BODY_FAULTS)}"
