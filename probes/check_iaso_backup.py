@@ -6,14 +6,16 @@ default) or in one run with --wait. See docs/probes/check_iaso_backup.md.
 """
 from __future__ import annotations
 
+import json
 import time
+from collections import Counter
 from functools import partial
-from typing import Any, Callable, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 import click
 import nagiosplugin
 
-from libiaso.config.profile import extra_parameters
+from libiaso.config.profile import ad_hoc_refusal
 from libiaso.errors import ProbeUsageError
 from libiaso.jobs.calls import start_backup
 from libiaso.jobs.check import JobTarget, TargetKey, identity_of, job_check, target_text
@@ -46,10 +48,10 @@ def targets(run: ProbeRun, hostname: Optional[str], level: str, set_name: Option
     env = run.environment
     members: List[Tuple[str, str, str, Mapping[str, Any]]]
     if hostname:
-        needed = extra_parameters(env.profile.endpoint("backup"))
-        if needed:
-            raise ProbeUsageError(f"the profile's backup call needs {', '.join(needed)}, which "
-                                  "only configured backup sets carry (params:): use -S or -A")
+        refused = ad_hoc_refusal(env.profile, "backup")
+        if refused:
+            raise ProbeUsageError(f"{refused}, which only configured backup sets carry "
+                                  "(params:): use -S or -A")
         members = [(hostname, level, "-H/-l", {})]
         key = TargetKey(f"host-{hostname}-{level}", (hostname, level),
                         legacy=f"host-{hostname}")
@@ -69,11 +71,24 @@ def targets(run: ProbeRun, hostname: Optional[str], level: str, set_name: Option
     for host, lvl, where, _ in members:
         target_text(host, f"{where}: hostname")
         target_text(lvl, f"{where}: level of {host}")
-    duplicated = {h for h, _, _, _ in members if sum(1 for m, *_ in members if m == h) > 1}
-    return key, [JobTarget(f"{host}/{lvl}" if host in duplicated else host, host,
+    once: Dict[Tuple[str, str, str], Tuple[str, str, str, Mapping[str, Any]]] = {}
+    for member in members:        # a host in two sets alike (-A): one backup serves both
+        once.setdefault((member[0], member[1], json.dumps(member[3], sort_keys=True,
+                                                          default=str)), member)
+    members = list(once.values())
+    hosts = Counter(host for host, *_ in members)
+    pairs = Counter((host, lvl) for host, lvl, *_ in members)
+
+    def label(host: str, lvl: str, where: str) -> str:
+        """Unique in the output, the perfdata and the job listing's answer for each target."""
+        if hosts[host] == 1:
+            return host
+        return f"{host}/{lvl}" if pairs[(host, lvl)] == 1 else f"{host}/{lvl} ({where})"
+
+    return key, [JobTarget(label(host, lvl, where), host,
                            partial(start_backup, hostname=host, level=lvl, params=params),
                            identity_of(host, lvl), traits={"level": lvl}, params=params)
-                 for host, lvl, _, params in members]
+                 for host, lvl, where, params in members]
 
 
 def build(run: ProbeRun, hostname: Optional[str], level: str, set_name: Optional[str],

@@ -11,7 +11,7 @@ from typing import Callable, Optional, Tuple
 import click
 import nagiosplugin
 
-from libiaso.config.profile import extra_parameters
+from libiaso.config.profile import ad_hoc_refusal
 from libiaso.config.settings import RestoreTarget
 from libiaso.errors import ProbeUsageError
 from libiaso.jobs.calls import start_restore
@@ -52,10 +52,10 @@ def restore_target(run: ProbeRun, restore_name: Optional[str], hostname: Optiona
     else:
         if not all(given):
             raise ProbeUsageError("give -R NAME, or all of -H, --file, --path and --destination")
-        needed = extra_parameters(run.environment.profile.endpoint("restore"))
-        if needed:
-            raise ProbeUsageError(f"the profile's restore call needs {', '.join(needed)}, which "
-                                  "only configured restore tests carry (params:): use -R")
+        refused = ad_hoc_refusal(run.environment.profile, "restore")
+        if refused:
+            raise ProbeUsageError(f"{refused}, which only configured restore tests carry "
+                                  "(params:): use -R")
         target = RestoreTarget(hostname or "", file_name or "", source_path or "",
                                destination or "")
         key = TargetKey(f"{target.hostname}-{target.file_name}", _fields(target),

@@ -7,7 +7,7 @@ each relaunch period has one launch per target, whoever runs.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 import pytest
 import yaml
@@ -22,13 +22,16 @@ def clocked(sim: Any, monkeypatch: pytest.MonkeyPatch) -> Clocked:
     return clock_the_probes(sim, monkeypatch)
 
 
-def poller(tmp_path: Path, sim: Any, name: str, **profile: Any) -> Path:
+def poller(tmp_path: Path, sim: Any, name: str, sets: Optional[Dict[str, Any]] = None,
+           **profile: Any) -> Path:
     """A poller's configuration: its own directory, its own state directory."""
     home = tmp_path / name
     home.mkdir()
     config = job_config(home, sim)
     data = yaml.safe_load(config.read_text())
     data["environments"]["lab"]["profile"] = profile or {"version": 2}   # our contract, whole
+    if sets is not None:
+        data["environments"]["lab"]["backup_sets"] = sets
     config.write_text(yaml.safe_dump(data))
     return config
 
@@ -75,12 +78,14 @@ def test_crit_a_failed_job_is_reported_by_the_poller_that_did_not_launch_it(
     first, second = poller(tmp_path, sim, "a"), poller(tmp_path, sim, "b")
     run("backup", first, "-S", "linux")
     clocked.advance(900)
-    seen = run("backup", second, "-S", "linux")
-    assert seen.first_line.startswith("IASO BACKUP OK - lab: following 3 backups")
+    failed = run("backup", second, "-S", "linux")    # its first run: the jobs have ended
+    assert failed.code == 2 and "1 of 3 backups failed: vm-b (Failed)" in failed.first_line, \
+        failed.output
+    assert sim.counters["backup"] == 3 and sim.counters["job_status"] == 3
     clocked.advance(900)
-    failed = run("backup", second, "-S", "linux")
-    assert failed.code == 2 and "1 of 3 backups failed: vm-b (Failed)" in failed.first_line
-    assert sim.counters["backup"] == 3
+    again = run("backup", second, "-S", "linux")
+    assert again.code == 2 and "1 of 3 backups failed: vm-b (Failed)" in again.first_line
+    assert sim.counters["backup"] == 3 and sim.counters["job_status"] == 3
 
 
 def test_ok_jobs_of_another_level_or_account_are_not_taken_for_ours(sim: Any, tmp_path: Path,
@@ -311,3 +316,155 @@ def test_ok_a_first_form_profile_that_writes_part_of_the_listing_gets_the_rest(
     assert followed.first_line.startswith("IASO BACKUP OK - lab: following 3 backups"), \
         followed.output
     assert sim.counters["backup"] == 3
+
+
+# --- found by an outside attack on several pollers -------------------------------------------
+
+
+def _hosts_jobs(sim: Any, *hosts: str) -> Dict[str, int]:
+    return {host: len(sim.jobs.recent("backup", host, sim.scenario)) for host in hosts}
+
+
+@pytest.mark.parametrize("down", ["listing", "login"],
+                         ids=["crit-listing-down-when-launching-again",
+                              "crit-login-down-when-launching-again-one-poller"])
+def test_a_target_to_launch_again_outlives_a_run_that_fails_before_launching(
+        sim: Any, tmp_path: Path, clocked: Clocked, monkeypatch: pytest.MonkeyPatch,
+        down: str) -> None:
+    """vm-c's launch got a 503 ("launched again next run"); the next run fails before it can
+    launch (the listing or the login is down). vm-c must still be there to launch, and the
+    other two must not be launched again when their jobs end."""
+    from libiaso.simulator.iaso import IasoContract
+
+    play(sim, LONG)
+    launch = IasoContract.backup
+
+    def busy_for_vm_c(contract: Any, request: Any) -> Any:
+        if isinstance(request.body, dict) and request.body.get("hostname") == "vm-c":
+            return contract.error(503, "vm-c's media agent is busy")
+        return launch(contract, request)
+
+    monkeypatch.setattr(IasoContract, "backup", busy_for_vm_c)
+    config = poller(tmp_path, sim, "a") if down == "listing" else job_config(tmp_path, sim)
+    first = run("backup", config, "-S", "linux")
+    assert first.code == 2 and "launched again next run" in first.output, first.output
+    monkeypatch.setattr(IasoContract, "backup", launch)
+    play(sim, dict(LONG, endpoints={"job_list" if down == "listing" else "login":
+                                    {"status": 503}}))
+    clocked.advance(600)
+    failing = run("backup", config, "-S", "linux")
+    assert failing.code == 2, failing.output
+    play(sim, LONG)
+    clocked.advance(600)
+    kept = run("backup", config, "-S", "linux")
+    assert "vm-c" in kept.output and kept.code == 0, kept.output
+    for _ in range(8):                               # the jobs end within the hour
+        clocked.advance(900)
+        last = run("backup", config, "-S", "linux")
+    assert last.code == 0 and "3 of 3 backups completed" in last.first_line, last.output
+    assert _hosts_jobs(sim, "vm-a", "vm-b", "vm-c") == {"vm-a": 1, "vm-b": 1, "vm-c": 1}
+
+
+def test_ok_a_job_still_running_from_the_last_period_is_followed_not_doubled(
+        sim: Any, tmp_path: Path, clocked: Clocked) -> None:
+    """One poller never launches while its job runs; a second poller taking over after the
+    relaunch period must not either: the job stuck at 60 % is followed, and stalls there."""
+    play(sim, {"job_speed": 1, "job_duration": HOUR,
+               "hosts": {"vm-a": {"outcome": "stuck", "at_percent": 60}}})
+    first, second = poller(tmp_path, sim, "a"), poller(tmp_path, sim, "b")
+    args = ("-H", "vm-a", "-l", "full", "--relaunch-after", str(2 * HOUR))
+    run("backup", first, *args)
+    for _ in range(12):                                    # three hours on the first poller
+        clocked.advance(900)
+        run("backup", first, *args)
+    taken_over = run("backup", second, *args)
+    assert "following 1 backup" in taken_over.first_line, taken_over.output
+    assert _hosts_jobs(sim, "vm-a") == {"vm-a": 1}
+    for _ in range(8):
+        clocked.advance(900)
+        last = run("backup", second, *args)
+    assert last.code == 2 and "stalled" in last.first_line, last.output
+    assert _hosts_jobs(sim, "vm-a") == {"vm-a": 1}
+
+
+@pytest.mark.parametrize("sets,profile", [
+    ({"mixed": [{"hostname": "vm-a", "level": "incremental"},
+                {"hostname": "vm-a", "level": "full"}]},
+     {"version": 2, "endpoints": {"job_list": {"fields": {"level": None}}}}),
+    ({"linux": [{"hostname": "vm-a", "level": "incremental"}],
+      "nightly": [{"hostname": "vm-a", "level": "incremental"},
+                  {"hostname": "vm-b", "level": "full"}]}, {"version": 2}),
+], ids=["ok-two-levels-of-one-host-and-a-listing-without-levels",
+        "ok-a-host-in-two-sets-alike-is-backed-up-once"])
+def test_one_listed_job_is_followed_for_one_target(sim: Any, tmp_path: Path, clocked: Clocked,
+                                                   sets: Dict[str, Any],
+                                                   profile: Dict[str, Any]) -> None:
+    play(sim, LONG)
+    first = poller(tmp_path, sim, "a", sets=sets, **profile)
+    second = poller(tmp_path, sim, "b", sets=sets, **profile)
+    launched = run("backup", first, "-A")
+    clocked.advance(600)
+    followed = run("backup", second, "-A")
+    assert followed.code == 0, followed.output
+    count = sim.counters["backup"]
+    assert count == 2, launched.output
+    ids = {line.split("(job ")[1].split(")")[0] for line in followed.output.splitlines()[1:]
+           if "(job " in line}
+    assert len(ids) == count, followed.output
+    assert f"following {count} backups ({count} launched by another run)" in \
+        followed.first_line
+
+
+@pytest.mark.parametrize("ahead", ["milliseconds", "one-day"])
+def test_crit_listed_start_times_ahead_of_the_clock_launch_nothing(
+        sim: Any, tmp_path: Path, clocked: Clocked, monkeypatch: pytest.MonkeyPatch,
+        ahead: str) -> None:
+    """Start times written in milliseconds (or by a clock a day ahead) would make every listed
+    job "of this period" for ever: the check would follow old jobs and never launch again."""
+    from libiaso.simulator.iaso import IasoContract
+
+    play(sim, {"job_speed": 1, "job_duration": 600})
+    listing = IasoContract.job_list
+
+    def shifted(contract: Any, request: Any) -> Any:
+        answer = listing(contract, request._replace(query={   # "since" ignored by the API
+            k: v for k, v in request.query.items() if k != "since"}))
+        for job in answer.document["jobs"]:
+            job["startTime"] = job["startTime"] * 1000 if ahead == "milliseconds" \
+                else job["startTime"] + 86400
+        return answer
+
+    config = poller(tmp_path, sim, "a")
+    args = ("-H", "vm-a", "-l", "full", "--relaunch-after", str(2 * HOUR))
+    run("backup", config, *args)
+    clocked.advance(900)
+    assert "1 of 1 backup completed" in run("backup", config, *args).first_line
+    monkeypatch.setattr(IasoContract, "job_list", shifted)
+    clocked.advance(3 * HOUR)                              # the next launch is due
+    refused = run("backup", config, *args)
+    assert refused.code == 2 and "after this host's clock" in refused.first_line, \
+        refused.output
+    assert ("days after" if ahead == "milliseconds" else "20:45:00 after") in refused.first_line
+    assert _hosts_jobs(sim, "vm-a") == {"vm-a": 1}
+
+
+@pytest.mark.parametrize("probe,args", [
+    ("backup", ("-H", "vm-a", "-l", "full")),
+    ("restore", ("-H", "vm-a", "--file", "hosts", "--path", "/etc", "--destination", "/tmp/r")),
+], ids=["unknown-backup-of-a-host-the-listing-cannot-name",
+        "unknown-restore-of-a-host-the-listing-cannot-name"])
+def test_a_listing_that_needs_a_target_parameter_refuses_a_command_line_target(
+        sim: Any, tmp_path: Path, clocked: Clocked, probe: str, args: Any) -> None:
+    play(sim, LONG)
+    config = poller(tmp_path, sim, "a", version=2, endpoints={"job_list": {"query": {
+        "hostname": "{hostname}", "kind": "{kind}", "since": "{since}",
+        "client": "{client_id}"}}})
+    data = yaml.safe_load(config.read_text())
+    data["environments"]["lab"].pop("backup_sets")
+    data["environments"]["lab"].pop("restores")
+    config.write_text(yaml.safe_dump(data))
+    refused = run(probe, config, *args)
+    assert refused.code == 3, refused.output
+    assert refused.first_line.startswith(f"IASO {probe.upper()} UNKNOWN - lab: the profile's "
+                                         "job listing needs client_id"), refused.output
+    assert sim.counters["login"] == 0 and sim.counters[probe] == 0

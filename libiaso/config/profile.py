@@ -532,6 +532,22 @@ def extra_parameters(endpoint: Endpoint) -> List[str]:
     return [p for p in endpoint.parameters() if p not in PARAMETERS.get(endpoint.role, ())]
 
 
+def target_calls(profile: ApiProfile, role: str) -> List[Tuple[str, List[str]]]:
+    """The calls made for one backup or restore target (its launch, and the job listing asked
+    before it), each with the parameters it needs from the target's ``params:``."""
+    calls = [(f"{role} call", extra_parameters(profile.endpoint(role)))]
+    if "job_list" in profile.endpoints:
+        calls.append(("job listing", extra_parameters(profile.endpoint("job_list"))))
+    return calls
+
+
+def ad_hoc_refusal(profile: ApiProfile, role: str) -> Optional[str]:
+    """Why a target given on the command line (no ``params:``) cannot be run, if it cannot."""
+    needs = [f"the profile's {call} needs {', '.join(needed)}"
+             for call, needed in target_calls(profile, role) if needed]
+    return "; ".join(needs) or None
+
+
 def _template_names(template: Any) -> set:
     if isinstance(template, str):
         return _names(template)

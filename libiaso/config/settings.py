@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from ..errors import ConfigError
 from .credentials import Credentials, read_regular_file
 from .fleet_settings import FleetSettings, parse_fleet
-from .profile import ApiProfile, extra_parameters, parse_profile, profile_document
+from .profile import ApiProfile, parse_profile, profile_document, target_calls
 from .schema import Node, deep_merge, describe
 
 DEFAULT_PATH = "/etc/iaso-probes/iaso.yaml"
@@ -439,9 +439,7 @@ def _check_target_parameters(node: Node, profile: ApiProfile,
                                        for name, target in restores.items()])):
         if role not in profile.endpoints:
             continue
-        calls = [(f"{role} call", extra_parameters(profile.endpoint(role)))]
-        if "job_list" in profile.endpoints:
-            calls.append(("job listing", extra_parameters(profile.endpoint("job_list"))))
+        calls = target_calls(profile, role)
         for where, target in targets:
             for call, needed in calls:
                 missing = [p for p in needed if p not in target.params]

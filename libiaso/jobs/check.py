@@ -140,6 +140,7 @@ class JobRun(ApiResource):
         self.store = store
         self.launched_now = False
         self.adopted = 0
+        self.adopted_tracks: List[JobTrack] = []
         self.notes: List[str] = []
         self.steps: Dict[str, float] = {}
         self.tracks: List[JobTrack] = []
@@ -188,18 +189,18 @@ class JobRun(ApiResource):
             job_round.start_new()
             self._take(job_round)
             self._launch(checkpoint)
+            self._poll_now(self.adopted_tracks)
         elif unfinished or any(t.launch_again for t in self.tracks):
             failed = [t for t in self.tracks if t.launch_again]
             if failed:
                 log.info("%s: launching again %d %s(s) whose launch got no usable answer",
                          where, len(failed), self.kind)
-                for track in failed:
-                    self.tracks.remove(track)
                 labels = {t.label for t in failed}
-                self._launch(checkpoint, [t for t in self.targets if t.label in labels])
+                self._launch(checkpoint, [t for t in self.targets if t.label in labels],
+                             replacing=failed)
             if unfinished:
                 log.info("%s: polling %d job(s) in progress", where, len(unfinished))
-                self._poll(lambda follower: follower.poll_once(unfinished))
+            self._poll_now(unfinished + self.adopted_tracks)
         else:
             log.info("%s: every job has ended; the next launch is due in %.0f s", where,
                      self.relaunch_after - age)
@@ -214,15 +215,26 @@ class JobRun(ApiResource):
         return sorted(str(t.target) for t in self.tracks) != \
             sorted(t.identity for t in self.targets)
 
+    def _poll_now(self, tracks: Sequence[JobTrack]) -> None:
+        """One status request each for jobs in progress and jobs just found in the listing
+        (launched elsewhere, perhaps ended already: their outcome is told now)."""
+        if tracks:
+            self._poll(lambda follower: follower.poll_once(tracks))
+
     def _launch(self, checkpoint: Optional[Callable[[], None]] = None,
-                targets: Optional[Sequence[JobTarget]] = None) -> None:
-        """Launch every target. In stateful mode the round is saved first with each launch
-        marked as not yet answered: a launch that could not be recorded is never made (a full
-        disk would otherwise launch again at every run)."""
+                targets: Optional[Sequence[JobTarget]] = None,
+                replacing: Sequence[JobTrack] = ()) -> None:
+        """Launch every target (or ``targets``, in place of their ``replacing`` tracks, kept
+        until the login and the listing have answered: a run that fails before launching
+        leaves them to be launched again). In stateful mode the round is saved first with each
+        launch marked as not yet answered: a launch that could not be recorded is never made (a
+        full disk would otherwise launch again at every run)."""
         client = self.run.client
         chosen = list(self.targets if targets is None else targets)
         self._timed("auth_time", client.login)
         found = self._ledger(chosen) if checkpoint is not None else {}
+        for track in replacing:
+            self.tracks.remove(track)
         started = time.monotonic()
         pending = []
         for target in chosen:
@@ -233,6 +245,7 @@ class JobRun(ApiResource):
                 log.info("%s of %s: following job %s, launched at %s by another run",
                          self.kind, target.label, entry.job_id, stamp(entry.started_at))
                 self.tracks.append(track)
+                self.adopted_tracks.append(track)
                 continue
             track = JobTrack(target.label, target.hostname, None, self.clock(),
                              target=target.identity)
@@ -276,7 +289,8 @@ class JobRun(ApiResource):
         for target in targets:
             try:
                 entries = ledger.recent(self.kind, target.hostname, target.traits,
-                                        now - self.relaunch_after, now, target.params)
+                                        now - self.relaunch_after, now, target.params,
+                                        active=self._active)
             except ApiStatusError as exc:
                 if exc.status not in NO_LISTING_STATUSES or "job_list" in env.profile.written:
                     exc.message = f"the job listing of {target.hostname} failed: {exc.message}"
@@ -291,11 +305,15 @@ class JobRun(ApiResource):
             fresh = [e for e in entries if str(e.job_id) not in known]
             if fresh:
                 found[target.label] = fresh[0]
+                known.add(str(fresh[0].job_id))     # one job is followed for one target
         if absent:
             self.notes.append(f"the API has no job listing ({absent}): a run on another poller "
                               "would launch again; say job_list: null in the profile if this "
                               "check runs on one poller only")
         return found
+
+    def _active(self, status: Optional[str]) -> bool:
+        return self.table.category(status) in ("running", "waiting")
 
     def _poll(self, action: Callable[[JobFollower], Any]) -> None:
         follower = JobFollower(self.run.client, self.table, self.run.deadline,

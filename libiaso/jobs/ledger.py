@@ -15,14 +15,16 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any, Dict, List, Mapping, NamedTuple, Optional
+from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional
 
 from ..api.answers import Answer, job_id_problem, read
 from ..api.client import IasoClient
 from ..errors import ApiStatusError, IasoError, WrongType
+from .outcomes import clock
 
 log = logging.getLogger("iaso.jobs")
 KINDS = {"text": "str", "any": "id"}
+API_CLOCK_SKEW = 900.0     # seconds a listed start may be ahead of this host's clock
 TRAITS = ("level", "file_name", "source_path", "destination")
 
 
@@ -44,14 +46,19 @@ class Ledger:
         self.username = username
 
     def recent(self, kind: str, hostname: str, traits: Mapping[str, Optional[str]],
-               since: float, now: float, params: Mapping[str, Any]) -> List[LedgerEntry]:
-        """The host's jobs of ``kind`` started at or after ``since``, newest first, that are
-        this check's (same user and ``traits`` where the listing says)."""
+               since: float, now: float, params: Mapping[str, Any],
+               active: Callable[[Optional[str]], bool] = lambda status: False
+               ) -> List[LedgerEntry]:
+        """The host's jobs of ``kind`` started at or after ``since``, or earlier (back to one
+        period more) and still ``active``, newest first, that are this check's (same user and
+        ``traits`` where the listing says). A job still running from the period before is
+        followed, never doubled, as one poller would."""
         empty = self.client.environment.profile.endpoint("job_list").not_visible
+        asked_since = since - max(0.0, now - since)
         try:
             answer = self.client.call("job_list", {
                 **params, "hostname": hostname, "kind": kind, "job_type": kind.capitalize(),
-                "since": int(since), "window": max(1, int(now - since))})
+                "since": int(asked_since), "window": max(1, int(now - asked_since))})
         except ApiStatusError as exc:
             if empty is not None and empty.field is None and exc.status in empty.statuses:
                 return []        # the profile's way of saying "this host has no jobs yet"
@@ -60,8 +67,14 @@ class Ledger:
             return []
         items = answer.field("items", "list")
         entries = [self._entry(answer, item, index) for index, item in enumerate(items)]
+        ahead = [e for e in entries if e.started_at > now + API_CLOCK_SKEW]
+        if ahead:
+            raise WrongType(f"job {ahead[0].job_id} is listed as started "
+                            f"{_span(ahead[0].started_at - now)} after this host's clock (a "
+                            "clock ahead, or milliseconds read as seconds?)",
+                            field=answer.endpoint.field_path("started_at"), url=answer.url)
         mine = [e for e in entries
-                if e.started_at >= since
+                if (e.started_at >= since or (asked_since <= e.started_at and active(e.status)))
                 and (self.username is None or not e.user
                      or e.user.lower() == self.username.lower())
                 and all(same_trait(name, e.traits[name], str(value))
@@ -97,6 +110,10 @@ class Ledger:
         return LedgerEntry(values["job_id"], float(values["started_at"]), values["status"],
                            values["user"], {t: str(values[t]).strip() for t in TRAITS
                                             if values[t] is not None})
+
+
+def _span(seconds: float) -> str:
+    return clock(seconds) if seconds < 2 * 86400 else f"{seconds / 86400:,.0f} days"
 
 
 def same_trait(name: str, listed: str, wanted: str) -> bool:
