@@ -83,8 +83,9 @@ class Fleet(ApiResource):
 
 class OutcomeContext(nagiosplugin.Context):
     """What is wrong beside the share of stale VMs: VMs whose data the API got wrong, results
-    the core refused, groups beyond the bound (WARNING); a fleet with no VM to judge says
-    nothing (UNKNOWN, not OK)."""
+    the core refused or took too slowly to have them all within -t, groups beyond the bound
+    (WARNING); a fleet with no VM to judge, an empty listing included, says nothing (UNKNOWN,
+    not OK)."""
 
     def __init__(self) -> None:
         super().__init__("fleet")
@@ -102,14 +103,15 @@ class OutcomeContext(nagiosplugin.Context):
 
 
 def nothing_judged(outcome: CollectorOutcome) -> bool:
-    fleet = outcome.judgement.fleet
-    return fleet.judged == 0 and fleet.total > 0
+    return outcome.judgement.fleet.judged == 0
 
 
 def problems_of(outcome: CollectorOutcome) -> List[str]:
     problems = []
     if nothing_judged(outcome):
-        problems.append("no VM to judge: every one is excluded or unprotected")
+        problems.append("no VM to judge: every one is excluded or unprotected"
+                        if outcome.judgement.fleet.total else
+                        "the API lists no VM (a wrong tenant or account, or an empty listing)")
     invalid = outcome.judgement.fleet.counts["invalid"]
     if invalid:
         problems.append(f"{invalid} VMs with data the API got wrong (times in the future, "
@@ -121,6 +123,9 @@ def problems_of(outcome: CollectorOutcome) -> List[str]:
     if delivery.groups_dropped:
         problems.append(f"{delivery.groups_dropped} groups beyond fleet.max_groups not "
                         "delivered")
+    if delivery.left:
+        problems.append(f"{delivery.left} results not delivered within -t (the core took "
+                        f"them too slowly through {delivery.route})")
     return problems
 
 
@@ -158,8 +163,6 @@ class FleetSummary(IasoSummary):
         lines.extend(verdict_line(v) for v in outcome.judgement.fleet.worst()[:VMS_SHOWN])
         delivery = outcome.delivery
         lines.extend(f"refused by the core: {key}: {why}" for key, why in delivery.refused)
-        if delivery.left:
-            lines.append(f"{delivery.left} results not delivered within -t: sent next run")
         return lines
 
 

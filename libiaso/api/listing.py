@@ -332,6 +332,11 @@ class Listing:
             if total is not None:
                 if offset >= total:
                     return
+            elif self.endpoint.configured("total"):
+                raise self._defect(
+                    f"no total (field {self.endpoint.field_path('total')!r}) on page "
+                    f"{self.progress.pages}: a page cut short by the server could not be told "
+                    "from the last one")
             elif count < paging.size:
                 return
 

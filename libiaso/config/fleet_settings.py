@@ -10,6 +10,7 @@ or Icinga 2's REST API.
 from __future__ import annotations
 
 import os
+import re
 from typing import Any, Dict, Mapping, NamedTuple, Optional, Tuple
 from urllib.parse import urlsplit
 
@@ -101,6 +102,9 @@ def parse_fleet(node: Node, base: str, state_dir: str) -> FleetSettings:
     for kind in WORD_CLASSES:
         if words_node.has(kind):
             words[kind] = words_node.text_list(kind)
+            blank = [w for w in words[kind] if not re.search(r"[^\W_]", w)]
+            if blank:   # words are compared on their letters and digits alone
+                raise words_node.error(f"{blank[0]!r} holds no letter or digit", kind)
     words_node.finish()
     settings = FleetSettings(
         rule=rule, groups=groups,
@@ -154,6 +158,8 @@ def _delivery(node: Node, base: str) -> DeliverySettings:
     prefix = node.raw("service_prefix", "IASO fleet ")
     if not isinstance(prefix, str) or not prefix.strip():
         raise node.error(f"expected a non-empty text, got {describe(prefix)}", "service_prefix")
+    if not prefix.isprintable():     # a YAML block scalar ends with a newline
+        raise node.error(f"{prefix[:40]!r} holds a control character", "service_prefix")
     core_name(node, "service_prefix", prefix.strip())
     per_vm = None
     if node.has("per_vm"):

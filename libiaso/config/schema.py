@@ -11,6 +11,8 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
 
 from ..errors import ConfigError
 
+LARGEST = 1e9     # no number of the configuration means more (31 years of seconds)
+
 _MISSING = object()
 
 
@@ -97,7 +99,8 @@ class Node:
         return value
 
     def number(self, key: str, default: Any = _MISSING, *, minimum: float = 0.0,
-               exclusive: bool = True, integer: bool = False) -> Any:
+               exclusive: bool = True, integer: bool = False, maximum: float = LARGEST,
+               unit: str = "") -> Any:
         if default is None and self._data.get(key) is None:
             self._seen.add(key)
             return None
@@ -109,6 +112,8 @@ class Node:
         if value < minimum or (exclusive and value == minimum):
             bound = "above" if exclusive else "at least"
             raise self.error(f"expected a value {bound} {minimum:g}, got {value}", key)
+        if value > maximum:   # infinity included: hours, seconds, bytes or counts
+            raise self.error(f"expected at most {maximum:.10g}{unit}, got {value:g}", key)
         return value
 
     def text_list(self, key: str, default: Any = _MISSING) -> Tuple[str, ...]:

@@ -57,8 +57,9 @@ def incremental_since(environment: Environment, snapshot: Snapshot, now: float
         return None
     if snapshot.listed_at is None or snapshot.full_at is None:
         return None
-    if now - snapshot.full_at >= settings.full_resync_hours * 3600 or snapshot.listed_at > now:
-        return None
+    if now - snapshot.full_at >= settings.full_resync_hours * 3600 or snapshot.listed_at > now \
+            or snapshot.full_at > now:
+        return None     # due, or kept under a clock that was ahead: list the fleet whole
     return max(0.0, snapshot.listed_at - settings.since_overlap)
 
 

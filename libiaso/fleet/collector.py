@@ -99,16 +99,23 @@ class Collector:
                              for tally in kept_groups]
             delivered = Delivered([], [], [])
             if route is not None:
-                vm_results = _one_per_key(vm_results)
-                delivered = route.deliver(group_results + vm_results, self.deadline, now)
+                first = set(snapshot.left)      # a core too slow for all: no tail left for ever
+                ordered = sorted(group_results + vm_results,
+                                 key=lambda r: f"{r.host}!{r.service}" not in first)
+                delivered = route.deliver(ordered, self.deadline, now)
+                snapshot.left = [f"{r.host}!{r.service}" for r in delivered.left]
             if refresh is not None and hosts is not None:
                 refresh.delivered(r for r in delivered.sent if r.key)
                 refresh.forget_except(vm_keys)
-            snapshot.vms = collection.vms
-            snapshot.listed_at = collection.started
-            if collection.full:
-                snapshot.full_at = collection.started
-            kept.write(snapshot)
+            if collection.vms or not snapshot.vms:
+                snapshot.vms = collection.vms
+                snapshot.listed_at = collection.started
+                if collection.full:
+                    snapshot.full_at = collection.started
+                kept.write(snapshot)
+            else:
+                notes.append(f"the API listed no VM where the last listing had "
+                             f"{len(snapshot.vms)}: the snapshot is kept")
         outcome = Delivery(
             route=route.name if route is not None else "none", groups=len(group_results),
             vms=len(vm_results), sent=len(delivered.sent),
@@ -124,20 +131,18 @@ class Collector:
         keys of all of those (due or not)."""
         judge = Judge(self.environment.fleet, now)
         per_vm = self.environment.fleet.delivery.per_vm
-        due: List[PassiveResult] = []
-        keys: List[str] = []
+        results: List[PassiveResult] = []
         for vm in collection.vms.values():
             verdict = judge.verdict(vm)
             if hosts is None or per_vm is None or refresh is None:
                 continue
             host = hosts.host_of(vm.name, per_vm.match)
             if host:
-                result = vm_result(verdict, host, per_vm.service,
-                                   judge.groups[judge.group_name(vm.group)].rule)
-                keys.append(result.key)
-                if refresh.due(result):
-                    due.append(result)
-        return judge, due, keys
+                results.append(vm_result(verdict, host, per_vm.service,
+                                         judge.groups[judge.group_name(vm.group)].rule))
+        merged = _one_per_key(results)     # before "due": one mark per service of the core
+        due = [r for r in merged if refresh is not None and refresh.due(r)]
+        return judge, due, [r.key for r in merged]
 
 
 def ranked(tallies: Iterable[Tally]) -> List[Tally]:

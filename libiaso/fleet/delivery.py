@@ -240,36 +240,37 @@ class Icinga2Api:
         fatal: List[DeliveryError] = []
         pending: Set[Future] = set()
         queue = list(results)
-        with ThreadPoolExecutor(max_workers=self.settings.concurrency,
-                                thread_name_prefix="iaso-icinga2") as pool:
-            try:
-                while (queue or pending) and not fatal:
-                    while queue and len(pending) < self.settings.concurrency * 2 and \
-                            deadline.remaining() > RESERVE + self.settings.timeout / 4:
-                        result = queue.pop(0)
-                        future = pool.submit(self._post, result, now, deadline)
-                        future.result_ref = result  # type: ignore[attr-defined]
-                        pending.add(future)
-                    if not pending:
-                        break
-                    done, pending = wait(pending, timeout=max(0.05, deadline.remaining()),
-                                         return_when=FIRST_COMPLETED)
-                    for future in done:
-                        result = future.result_ref  # type: ignore[attr-defined]
-                        try:
-                            problem = future.result()
-                        except DeliveryError as exc:
-                            fatal.append(exc)
-                            queue.insert(0, result)
-                            continue
-                        if problem is None:
-                            sent.append(result)
-                        else:
-                            refused.append((result, problem))
-            finally:
-                for future in pending:
-                    future.cancel()
-                    queue.insert(0, future.result_ref)  # type: ignore[attr-defined]
+        pool = ThreadPoolExecutor(max_workers=self.settings.concurrency,
+                                  thread_name_prefix="iaso-icinga2")
+        try:
+            while (queue or pending) and not fatal and deadline.remaining() > RESERVE:
+                while queue and len(pending) < self.settings.concurrency * 2 and \
+                        deadline.remaining() > RESERVE + self.settings.timeout / 4:
+                    result = queue.pop(0)
+                    future = pool.submit(self._post, result, now, deadline)
+                    future.result_ref = result  # type: ignore[attr-defined]
+                    pending.add(future)
+                if not pending:
+                    break
+                done, pending = wait(pending, return_when=FIRST_COMPLETED,
+                                     timeout=max(0.01, deadline.remaining() - RESERVE))
+                for future in done:
+                    result = future.result_ref  # type: ignore[attr-defined]
+                    try:
+                        problem = future.result()
+                    except DeliveryError as exc:
+                        fatal.append(exc)
+                        queue.insert(0, result)
+                        continue
+                    if problem is None:
+                        sent.append(result)
+                    else:
+                        refused.append((result, problem))
+        finally:
+            for future in pending:     # an answer still dripping in is not waited for
+                future.cancel()
+                queue.insert(0, future.result_ref)  # type: ignore[attr-defined]
+            pool.shutdown(wait=False)
         if fatal:
             raise fatal[0]   # what was taken before is sent again next run: no harm
         return Delivered(sent, refused, queue)

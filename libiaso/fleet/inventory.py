@@ -34,8 +34,8 @@ DEFAULT_WORDS: Mapping[str, Tuple[str, ...]] = {
 
 
 def reduced(word: str) -> str:
-    """A word as it is compared: lower-case letters and digits only."""
-    return re.sub(r"[^a-z0-9]", "", word.lower())
+    """A word as it is compared: its letters and digits (of any script), case folded."""
+    return re.sub(r"[\W_]+", "", word.casefold())
 
 
 class Vocabulary:
@@ -47,7 +47,8 @@ class Vocabulary:
             self.words[kind] = {reduced(w) for w in (*words, *extra.get(kind, ()))}
 
     def failed(self, status: str) -> bool:
-        return bool(status) and reduced(status) in self.words["failed"]
+        word = reduced(status)
+        return bool(word) and word in self.words["failed"]
 
     def protection(self, protection: str, sla: str) -> str:
         """protected, excluded or unprotected, from the protection and SLA words; a word
@@ -123,6 +124,10 @@ class EntryReader:
                 values[key] = read(item, spec, kind, required=False, url=url)
             except FieldError as exc:
                 problem = problem or f"field {exc.field!r} unusable: {exc.message}"
+            if kind == "time" and values.get(key) is not None and values[key] <= 0:
+                if values[key] < 0:
+                    problem = problem or f"field {spec.path!r} is a time before 1970"
+                values[key] = None      # 0: the usual "no such time" (Commvault's too)
         group = ""
         if self.group is not None:
             try:

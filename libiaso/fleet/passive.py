@@ -164,7 +164,8 @@ class Refresh:
         last = self.sent.get(result.key)
         if last is None or last[0] != result.mark:
             return True
-        return self.now - float(last[1]) >= self.period  # type: ignore[arg-type]
+        since = self.now - float(last[1])  # type: ignore[arg-type]
+        return since >= self.period or since < 0   # sent under a clock that was ahead
 
     def delivered(self, results: Iterable[PassiveResult]) -> None:
         for result in results:

@@ -23,7 +23,7 @@ from typing import IO, Any, Dict, Iterator, List, Optional
 
 from ..deadline import Deadline
 from ..errors import IasoError
-from ..local_files import replace_file
+from ..local_files import open_regular, replace_file
 from .inventory import Vm
 
 FORMAT = 1
@@ -38,12 +38,15 @@ class Snapshot:
 
     def __init__(self, basis: str, listed_at: Optional[float] = None,
                  full_at: Optional[float] = None, vms: Optional[Dict[str, Vm]] = None,
-                 sent: Optional[Dict[str, List[Any]]] = None) -> None:
+                 sent: Optional[Dict[str, List[Any]]] = None,
+                 left: Optional[List[str]] = None) -> None:
         self.basis = basis            # what the records mean: grouping and listing, in short
         self.listed_at = listed_at    # our clock when the last complete listing began
         self.full_at = full_at        # ... the last complete listing of the whole fleet
         self.vms: Dict[str, Vm] = vms or {}
         self.sent: Dict[str, List[Any]] = sent or {}   # service key -> [mark, when sent]
+        self.left: List[str] = left or []   # host!service of the results the core did not
+        #                                     take in time: sent first next run
 
     def json_pieces(self) -> Iterator[str]:
         """The snapshot as JSON, a VM at a time: 100,000 VMs are never one string or one
@@ -51,7 +54,8 @@ class Snapshot:
         encode = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
         head = {"format": FORMAT, "basis": self.basis, "listed_at": self.listed_at,
                 "full_at": self.full_at}
-        yield encode(head)[:-1] + ',"sent":' + encode(self.sent) + ',"vms":{'
+        yield encode(head)[:-1] + ',"sent":' + encode(self.sent) + ',"left":' + \
+            encode(self.left) + ',"vms":{'
         first = True
         for identity, vm in self.vms.items():
             yield ("" if first else ",") + encode(identity) + ":" + encode(vm.stored())
@@ -81,7 +85,10 @@ class Snapshot:
                     and isinstance(mark[1], (int, float)) and not isinstance(mark[1], bool)
                     and math.isfinite(mark[1])):
                 raise ValueError("a delivery mark of the snapshot is not one")
-        return cls(basis, moments[0], moments[1], vms, sent)
+        left = data.get("left", [])
+        if not isinstance(left, list) or not all(isinstance(key, str) for key in left):
+            raise ValueError("the snapshot's results left are not texts")
+        return cls(basis, moments[0], moments[1], vms, sent, left)
 
 
 def snapshot_path(directory: str, environment: str) -> str:
@@ -103,9 +110,14 @@ class SnapshotFile:
         directory = os.path.dirname(self.path)
         try:
             os.makedirs(directory, mode=0o750, exist_ok=True)
-            self._lock = open(self.path + ".lock", "ab")
         except OSError as exc:
             raise SnapshotError(f"state directory {directory} is not usable: "
+                                f"{exc.strerror}") from None
+        try:
+            self._lock = os.fdopen(open_regular(self.path + ".lock", os.O_WRONLY | os.O_APPEND
+                                                | os.O_CREAT), "ab")
+        except OSError as exc:
+            raise SnapshotError(f"lock file {self.path}.lock cannot be used: "
                                 f"{exc.strerror}") from None
         while True:
             try:
@@ -129,7 +141,7 @@ class SnapshotFile:
     def read(self, basis: str) -> Snapshot:
         """The kept snapshot; an empty one when there is none, or none usable (with a note)."""
         try:
-            with open(self.path, encoding="utf-8") as handle:
+            with os.fdopen(open_regular(self.path, os.O_RDONLY), encoding="utf-8") as handle:
                 data = json.load(handle)
             return Snapshot.from_dict(data, basis)
         except FileNotFoundError:

@@ -161,10 +161,8 @@ def _check_url(node: Node, key: str, url: str) -> None:
 
 def _seconds(node: Node, key: str, default: float, limit: float,
              exclusive: bool = True) -> float:
-    value = float(node.number(key, default, exclusive=exclusive))
-    if value > limit:
-        raise node.error(f"expected at most {limit:g} seconds, got {value:g}", key)
-    return value
+    return float(node.number(key, default, exclusive=exclusive, maximum=limit,
+                             unit=" seconds"))
 
 
 def _path(value: str, base: str) -> str:
