@@ -136,3 +136,12 @@ def catch_stops_early() -> None:
 
 def _note_early(signum: int, frame: Optional[FrameType]) -> None:
     EARLY_STOPS.append(signum)
+
+
+def stops_noted(deadline: Deadline) -> None:
+    """A stop signal noted before ``deadline`` armed its own handlers ends the run here, with
+    its line: called once they are armed (and what must not be lost is safe), it closes the
+    gap in which a signal would be noted and never acted on."""
+    if EARLY_STOPS:
+        raise Terminated(f"stopped by {signal.Signals(EARLY_STOPS[0]).name} while starting",
+                         elapsed=deadline.elapsed())

@@ -18,7 +18,14 @@ import nagiosplugin
 from libiaso.config.profile import ad_hoc_refusal
 from libiaso.errors import ProbeUsageError
 from libiaso.jobs.calls import start_backup
-from libiaso.jobs.check import JobTarget, TargetKey, identity_of, job_check, target_text
+from libiaso.jobs.check import (
+    JobTarget,
+    TargetKey,
+    identity_of,
+    job_check,
+    target_text,
+    unique_labels,
+)
 from libiaso.run.probe_run import ProbeRun
 from libiaso.run.runner import Probe
 
@@ -41,14 +48,14 @@ OPTIONS = [
 
 
 def targets(run: ProbeRun, hostname: Optional[str], level: str, set_name: Optional[str],
-            all_sets: bool) -> Tuple[TargetKey, List[JobTarget]]:
+            all_sets: bool, wait: bool = False) -> Tuple[TargetKey, List[JobTarget]]:
     """What the state is kept under, and the backups to launch."""
     if sum((bool(hostname), bool(set_name), all_sets)) != 1:
         raise ProbeUsageError("choose exactly one of -H HOST, -S SET and -A")
     env = run.environment
     members: List[Tuple[str, str, str, Mapping[str, Any]]]
     if hostname:
-        refused = ad_hoc_refusal(env.profile, "backup")
+        refused = ad_hoc_refusal(env.profile, "backup", listing=not wait)
         if refused:
             raise ProbeUsageError(f"{refused}, which only configured backup sets carry "
                                   "(params:): use -S or -A")
@@ -80,21 +87,21 @@ def targets(run: ProbeRun, hostname: Optional[str], level: str, set_name: Option
     pairs = Counter((host, lvl) for host, lvl, *_ in members)
 
     def label(host: str, lvl: str, where: str) -> str:
-        """Unique in the output, the perfdata and the job listing's answer for each target."""
         if hosts[host] == 1:
             return host
         return f"{host}/{lvl}" if pairs[(host, lvl)] == 1 else f"{host}/{lvl} ({where})"
 
-    return key, [JobTarget(label(host, lvl, where), host,
+    labels = unique_labels([label(host, lvl, where) for host, lvl, where, _ in members])
+    return key, [JobTarget(name, host,
                            partial(start_backup, hostname=host, level=lvl, params=params),
                            identity_of(host, lvl), traits={"level": lvl}, params=params)
-                 for host, lvl, where, params in members]
+                 for name, (host, lvl, _, params) in zip(labels, members)]
 
 
 def build(run: ProbeRun, hostname: Optional[str], level: str, set_name: Optional[str],
           all_sets: bool, wait: bool, relaunch_after: Optional[float],
           clock: Callable[[], float] = time.time) -> nagiosplugin.Check:
-    key, jobs = targets(run, hostname, level, set_name, all_sets)
+    key, jobs = targets(run, hostname, level, set_name, all_sets, wait)
     return job_check(run, "backup", key, jobs, wait, relaunch_after, clock=clock)
 
 

@@ -36,7 +36,8 @@ OPTIONS = [
 
 def restore_target(run: ProbeRun, restore_name: Optional[str], hostname: Optional[str],
                    file_name: Optional[str], source_path: Optional[str],
-                   destination: Optional[str]) -> Tuple[TargetKey, RestoreTarget]:
+                   destination: Optional[str], wait: bool = False
+                   ) -> Tuple[TargetKey, RestoreTarget]:
     """What the state is kept under, and what to restore."""
     given = [hostname, file_name, source_path, destination]
     if restore_name:
@@ -52,7 +53,7 @@ def restore_target(run: ProbeRun, restore_name: Optional[str], hostname: Optiona
     else:
         if not all(given):
             raise ProbeUsageError("give -R NAME, or all of -H, --file, --path and --destination")
-        refused = ad_hoc_refusal(run.environment.profile, "restore")
+        refused = ad_hoc_refusal(run.environment.profile, "restore", listing=not wait)
         if refused:
             raise ProbeUsageError(f"{refused}, which only configured restore tests carry "
                                   "(params:): use -R")
@@ -77,7 +78,7 @@ def build(run: ProbeRun, restore_name: Optional[str], hostname: Optional[str],
           wait: bool, relaunch_after: Optional[float],
           clock: Callable[[], float] = time.time) -> nagiosplugin.Check:
     key, target = restore_target(run, restore_name, hostname, file_name, source_path,
-                                 destination)
+                                 destination, wait)
     job = JobTarget(target.hostname, target.hostname,
                     lambda client: start_restore(client, target.hostname, target.file_name,
                                                  target.source_path, target.destination,

@@ -152,6 +152,9 @@ def test_words_of_any_script_are_told_apart(tmp_path: Path, sim: Any) -> None:
     config = configure(tmp_path, sim.url, fleet={"words": {"failed": ["Ошибка"]}})
     outcome = run(config)
     assert "failed=2;" in outcome.output, outcome.output
+    listing(sim, [vm(1, status="E\u0301choue\u0301"), vm(2, status="Réussi")])   # NFD
+    composed = configure(tmp_path, sim.url, fleet={"words": {"failed": ["Échoué"]}})
+    assert "failed=1;" in run(composed).output
     config = configure(tmp_path, sim.url, fleet={"words": {"failed": ["---"]}})
     refused = run(config)
     assert refused.code == 3 and "holds no letter or digit" in first_line(refused)

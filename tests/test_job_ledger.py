@@ -394,8 +394,12 @@ def test_ok_a_job_still_running_from_the_last_period_is_followed_not_doubled(
     ({"linux": [{"hostname": "vm-a", "level": "incremental"}],
       "nightly": [{"hostname": "vm-a", "level": "incremental"},
                   {"hostname": "vm-b", "level": "full"}]}, {"version": 2}),
+    ({"subclients": [{"hostname": "vm-a", "level": "incremental", "params": {"part": "1"}},
+                     {"hostname": "vm-a", "level": "incremental", "params": {"part": "2"}}]},
+     {"version": 2}),
 ], ids=["ok-two-levels-of-one-host-and-a-listing-without-levels",
-        "ok-a-host-in-two-sets-alike-is-backed-up-once"])
+        "ok-a-host-in-two-sets-alike-is-backed-up-once",
+        "ok-one-host-twice-in-a-set-with-other-params"])
 def test_one_listed_job_is_followed_for_one_target(sim: Any, tmp_path: Path, clocked: Clocked,
                                                    sets: Dict[str, Any],
                                                    profile: Dict[str, Any]) -> None:
@@ -468,3 +472,28 @@ def test_a_listing_that_needs_a_target_parameter_refuses_a_command_line_target(
     assert refused.first_line.startswith(f"IASO {probe.upper()} UNKNOWN - lab: the profile's "
                                          "job listing needs client_id"), refused.output
     assert sim.counters["login"] == 0 and sim.counters[probe] == 0
+    waited = run(probe, config, *args, "--wait", "-t", "3")   # --wait asks no listing
+    assert "needs client_id" not in waited.output and sim.counters[probe] == 1, waited.output
+
+
+def test_ok_a_job_of_someone_else_listed_in_the_future_does_not_stop_launches(
+        sim: Any, tmp_path: Path, clocked: Clocked, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only the jobs that would count as the check's own are held to the clock: another
+    account's planned job, or one written by another clock, is none of its business."""
+    from libiaso.simulator.iaso import IasoContract
+
+    play(sim, LONG)
+    listing = IasoContract.job_list
+
+    def with_a_planned_job(contract: Any, request: Any) -> Any:
+        answer = listing(contract, request)
+        answer.document["jobs"].append({"jobId": 99, "hostname": request.query["hostname"],
+                                        "kind": "backup", "status": "Waiting",
+                                        "user": "someone-else", "level": "full",
+                                        "startTime": sim.clock() + 86400})
+        return answer
+
+    monkeypatch.setattr(IasoContract, "job_list", with_a_planned_job)
+    outcome = run("backup", poller(tmp_path, sim, "a"), "-S", "linux")
+    assert outcome.first_line.startswith("IASO BACKUP OK - lab: launched 3 backups"), \
+        outcome.output

@@ -94,6 +94,34 @@ def test_crit_sigterm_still_prints_a_state(sim: Any, config: Path) -> None:
     assert stderr == ""
 
 
+@pytest.mark.parametrize("probe_module", ["iaso_probes.check_iaso_life",
+                                          "iaso_probes.check_iaso_backup"])
+def test_unknown_a_stop_noted_between_start_up_and_arming_is_acted_on(
+        sim: Any, config: Path, monkeypatch: pytest.MonkeyPatch, probe_module: str) -> None:
+    """A SIGTERM landing after the start-up check and before the deadline's own handlers (while
+    options are parsed) is only noted there; the run must end on it, not carry on to OK."""
+    import importlib
+
+    from libiaso import deadline as deadline_module
+
+    arm = deadline_module.Deadline.arm
+
+    def arm_after_a_stop(self: Any) -> None:
+        deadline_module.EARLY_STOPS.append(signal.SIGTERM)   # as the noting handler does
+        arm(self)
+
+    monkeypatch.setattr(deadline_module.Deadline, "arm", arm_after_a_stop)
+    probe = importlib.import_module(probe_module).probe
+    try:
+        outcome = probe.run(["-C", str(config), "-H", "vm-a"] if "backup" in probe_module
+                            else ["-C", str(config)])
+    finally:
+        deadline_module.EARLY_STOPS.clear()
+    assert outcome.code == 3, outcome.output
+    assert "stopped by SIGTERM while starting" in outcome.output
+    assert sim.counters["life"] == 0 and sim.counters["login"] == 0
+
+
 def test_ok_console_scripts_run_as_installed(sim: Any, config: Path) -> None:
     script = Path(sys.executable).with_name("check_iaso_life")
     if not script.exists():

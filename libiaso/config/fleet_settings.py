@@ -117,7 +117,8 @@ def parse_fleet(node: Node, base: str, state_dir: str) -> FleetSettings:
         max_groups=node.number("max_groups", defaults.max_groups, minimum=1, exclusive=False,
                                integer=True),
         max_listing_bytes=node.number("max_listing_bytes", defaults.max_listing_bytes,
-                                      minimum=1024, exclusive=False, integer=True),
+                                      minimum=1024, exclusive=False, integer=True,
+                                      maximum=64 * 1024 ** 3),
         state_dir=_path(node, "state_dir", base) or state_dir,
         full_resync_hours=node.number("full_resync_hours", defaults.full_resync_hours),
         since_overlap=node.number("since_overlap", defaults.since_overlap, exclusive=False),
@@ -159,7 +160,8 @@ def _delivery(node: Node, base: str) -> DeliverySettings:
     if not isinstance(prefix, str) or not prefix.strip():
         raise node.error(f"expected a non-empty text, got {describe(prefix)}", "service_prefix")
     if not prefix.isprintable():     # a YAML block scalar ends with a newline
-        raise node.error(f"{prefix[:40]!r} holds a control character", "service_prefix")
+        raise node.error(f"{prefix[:40]!r} holds a control character or an unusual space",
+                         "service_prefix")
     core_name(node, "service_prefix", prefix.strip())
     per_vm = None
     if node.has("per_vm"):

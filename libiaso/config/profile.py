@@ -532,19 +532,21 @@ def extra_parameters(endpoint: Endpoint) -> List[str]:
     return [p for p in endpoint.parameters() if p not in PARAMETERS.get(endpoint.role, ())]
 
 
-def target_calls(profile: ApiProfile, role: str) -> List[Tuple[str, List[str]]]:
+def target_calls(profile: ApiProfile, role: str, listing: bool = True
+                 ) -> List[Tuple[str, List[str]]]:
     """The calls made for one backup or restore target (its launch, and the job listing asked
-    before it), each with the parameters it needs from the target's ``params:``."""
+    before it unless ``listing`` is false: --wait), each with the parameters it needs from the
+    target's ``params:``."""
     calls = [(f"{role} call", extra_parameters(profile.endpoint(role)))]
-    if "job_list" in profile.endpoints:
+    if listing and "job_list" in profile.endpoints:
         calls.append(("job listing", extra_parameters(profile.endpoint("job_list"))))
     return calls
 
 
-def ad_hoc_refusal(profile: ApiProfile, role: str) -> Optional[str]:
+def ad_hoc_refusal(profile: ApiProfile, role: str, listing: bool = True) -> Optional[str]:
     """Why a target given on the command line (no ``params:``) cannot be run, if it cannot."""
     needs = [f"the profile's {call} needs {', '.join(needed)}"
-             for call, needed in target_calls(profile, role) if needed]
+             for call, needed in target_calls(profile, role, listing) if needed]
     return "; ".join(needs) or None
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from typing import Any, Dict, Iterable, List, Mapping, NamedTuple, Optional, Tuple
 
 from ..api.answers import read
@@ -34,8 +35,9 @@ DEFAULT_WORDS: Mapping[str, Tuple[str, ...]] = {
 
 
 def reduced(word: str) -> str:
-    """A word as it is compared: its letters and digits (of any script), case folded."""
-    return re.sub(r"[\W_]+", "", word.casefold())
+    """A word as it is compared: its letters and digits (of any script, composed as NFKC
+    composes them), case folded."""
+    return re.sub(r"[\W_]+", "", unicodedata.normalize("NFKC", word).casefold())
 
 
 class Vocabulary:

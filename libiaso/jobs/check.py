@@ -75,6 +75,17 @@ class TargetKey(NamedTuple):
     legacy: Optional[str] = None
 
 
+def unique_labels(labels: Sequence[str]) -> List[str]:
+    """``labels``, a repeated one numbered (`` #2``, `` #3``): a target's label keys its state,
+    its perfdata and the job the listing found for it."""
+    seen: Dict[str, int] = {}
+    unique = []
+    for label in labels:
+        seen[label] = seen.get(label, 0) + 1
+        unique.append(label if seen[label] == 1 else f"{label} #{seen[label]}")
+    return unique
+
+
 def identity_of(*fields: str) -> str:
     return json.dumps(list(fields), ensure_ascii=False)
 
@@ -233,29 +244,30 @@ class JobRun(ApiResource):
         chosen = list(self.targets if targets is None else targets)
         self._timed("auth_time", client.login)
         found = self._ledger(chosen) if checkpoint is not None else {}
-        for track in replacing:
-            self.tracks.remove(track)
         started = time.monotonic()
         pending = []
-        for target in chosen:
-            entry = found.get(target.label)
-            if entry is not None:
-                track = JobTrack(target.label, target.hostname, entry.job_id,
-                                 min(entry.started_at, self.clock()), target=target.identity)
-                log.info("%s of %s: following job %s, launched at %s by another run",
-                         self.kind, target.label, entry.job_id, stamp(entry.started_at))
+        with self.run.deadline.held():       # the old tracks and their replacements, at once
+            for track in replacing:
+                self.tracks.remove(track)
+            for target in chosen:
+                entry = found.get(target.label)
+                if entry is not None:
+                    track = JobTrack(target.label, target.hostname, entry.job_id,
+                                     min(entry.started_at, self.clock()),
+                                     target=target.identity)
+                    log.info("%s of %s: following job %s, launched at %s by another run",
+                             self.kind, target.label, entry.job_id, stamp(entry.started_at))
+                    self.tracks.append(track)
+                    self.adopted_tracks.append(track)
+                    continue
+                track = JobTrack(target.label, target.hostname, None, self.clock(),
+                                 target=target.identity)
+                track.not_started(f"{self.kind} launch interrupted before its answer was "
+                                  "recorded; launched again next run", again=True)
                 self.tracks.append(track)
-                self.adopted_tracks.append(track)
-                continue
-            track = JobTrack(target.label, target.hostname, None, self.clock(),
-                             target=target.identity)
-            track.not_started(f"{self.kind} launch interrupted before its answer was "
-                              "recorded; launched again next run", again=True)
-            self.tracks.append(track)
-            pending.append((target, track))
-        self.adopted = len(chosen) - len(pending)
-        if checkpoint is not None:
-            with self.run.deadline.held():
+                pending.append((target, track))
+            self.adopted = len(chosen) - len(pending)
+            if checkpoint is not None:
                 checkpoint()
         for target, track in pending:
             try:

@@ -67,19 +67,21 @@ class Ledger:
             return []
         items = answer.field("items", "list")
         entries = [self._entry(answer, item, index) for index, item in enumerate(items)]
-        ahead = [e for e in entries if e.started_at > now + API_CLOCK_SKEW]
-        if ahead:
-            raise WrongType(f"job {ahead[0].job_id} is listed as started "
-                            f"{_span(ahead[0].started_at - now)} after this host's clock (a "
-                            "clock ahead, or milliseconds read as seconds?)",
-                            field=answer.endpoint.field_path("started_at"), url=answer.url)
-        mine = [e for e in entries
-                if (e.started_at >= since or (asked_since <= e.started_at and active(e.status)))
-                and (self.username is None or not e.user
-                     or e.user.lower() == self.username.lower())
+        ours = [e for e in entries
+                if (self.username is None or not e.user
+                    or e.user.lower() == self.username.lower())
                 and all(same_trait(name, e.traits[name], str(value))
                         for name, value in traits.items()
                         if value is not None and e.traits.get(name))]
+        ahead = [e for e in ours if e.started_at > now + API_CLOCK_SKEW]
+        if ahead:     # would count as "of this period" for ever
+            raise WrongType(f"job {ahead[0].job_id} is listed as started "
+                            f"{_span(ahead[0].started_at - now)} after this host's clock (a "
+                            "clock ahead, local time written as UTC, or milliseconds read as "
+                            "seconds?)",
+                            field=answer.endpoint.field_path("started_at"), url=answer.url)
+        mine = [e for e in ours
+                if e.started_at >= since or (asked_since <= e.started_at and active(e.status))]
         wrong_host = [e for e, item in zip(entries, items)
                       if not _same_host(answer, item, hostname)]
         if wrong_host:

@@ -21,7 +21,14 @@ import nagiosplugin
 
 from .. import __version__
 from ..config.settings import default_path, load_config
-from ..deadline import EARLY_STOPS, STOP_SIGNALS, Deadline, process_age
+from ..deadline import (
+    EARLY_STOPS,
+    STOP_SIGNALS,
+    Deadline,
+    catch_stops_early,
+    process_age,
+    stops_noted,
+)
 from ..errors import IasoError, ProbeInterrupted
 from ..redaction import Redactor
 from ..states import state_for
@@ -109,10 +116,10 @@ class Probe:
         modules saves about as much time as the whole check takes (bench/probe_cost.py).
         """
         stdout_missing = reopen_closed_descriptors()
-        stops = StopSignals()
+        catch_stops_early()
         try:
-            if stops.received:
-                outcome = self.stopped_early(stops.received)
+            if EARLY_STOPS:
+                outcome = self.stopped_early(EARLY_STOPS[0])
             else:
                 outcome = self.run(sys.argv[1:], count_start_up=True)
         except BaseException as exc:  # noqa: BLE001 - whatever escapes, the core gets one line
@@ -169,6 +176,7 @@ class Probe:
         deadline.arm()
         try:
             try:
+                stops_noted(deadline)     # noted between start-up and arming: acted on now
                 record.config = load_config(options.config_path)
                 trail.open(record.config.logging, level, record.notes)
                 environment = record.config.environment(options.env_name)
@@ -260,20 +268,6 @@ class Probe:
         return click.command(self.program, help=self.help_text,
                              context_settings={"max_content_width": 100,
                                                "help_option_names": ["-h", "--help"]})(callback)
-
-
-class StopSignals:
-    """Until the deadline arms its own handlers (and again once it has disarmed them), a stop
-    signal is only noted: the probe then reports it, or finishes writing an outcome already
-    decided, instead of dying with no output."""
-
-    def __init__(self) -> None:
-        self.received = EARLY_STOPS[0] if EARLY_STOPS else 0
-        for number in STOP_SIGNALS:
-            signal.signal(number, self._note)
-
-    def _note(self, signum: int, frame: Any) -> None:
-        self.received = self.received or signum
 
 
 def reopen_closed_descriptors() -> bool:

@@ -8,7 +8,7 @@ from typing import Optional
 import click
 
 from .. import __version__
-from ..deadline import Deadline
+from ..deadline import Deadline, stops_noted
 from ..errors import IasoError, ProbeInterrupted
 from ..states import State
 from .delivery import Delivery
@@ -21,7 +21,6 @@ from .program import (
     config_path,
     plugin_text,
     settle_held,
-    stops_noted,
     unknown,
     waiting_note,
 )

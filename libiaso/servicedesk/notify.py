@@ -15,7 +15,7 @@ from typing import Optional, Tuple
 import click
 
 from .. import __version__
-from ..deadline import Deadline
+from ..deadline import Deadline, stops_noted
 from ..errors import ConfigError, DeskError, IasoError, ProbeInterrupted
 from ..states import State
 from . import settings as desk_settings
@@ -32,7 +32,6 @@ from .program import (
     config_path,
     fail,
     settle_held,
-    stops_noted,
     waiting_note,
 )
 from .settings import DEFAULT_PATH, DeskSettings, MailDesk, load_settings

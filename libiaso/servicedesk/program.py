@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import math
 import os
-import signal
 import sys
 from typing import Any, NoReturn, Optional
 
 import click
 
-from ..deadline import EARLY_STOPS, Deadline, Terminated
+from ..deadline import Deadline
 from ..states import State
 from .held import Held
 from .journal import Journal
@@ -103,14 +102,6 @@ def settle_held(path: Optional[str], settings: DeskSettings, spool: Spool, deadl
         return 0
     with deadline.held():
         return held.settle(path, settings, spool, deadline.at, journal)
-
-
-def stops_noted(deadline: Deadline) -> None:
-    """A stop signal that came while the program was starting ends the run here, with its
-    line, once what must not be lost is safe."""
-    if EARLY_STOPS:
-        raise Terminated(f"stopped by {signal.Signals(EARLY_STOPS[0]).name} while starting",
-                         elapsed=deadline.elapsed())
 
 
 def unknown(label: str, message: str) -> NoReturn:

@@ -10,7 +10,7 @@ from typing import Any, List, Optional
 import click
 
 from .. import __version__
-from ..deadline import Deadline
+from ..deadline import Deadline, stops_noted
 from ..errors import ConfigError, DeskError, IasoError, ProbeInterrupted
 from ..states import State
 from .acknowledgement import CoreUnreachable, IcingaApi, NagiosCommandFile, synchronise
@@ -24,7 +24,6 @@ from .program import (
     config_path,
     plugin_text,
     settle_held,
-    stops_noted,
     unknown,
     warning,
 )
