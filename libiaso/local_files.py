@@ -7,15 +7,25 @@ itself (no race with a rename) before a byte is read or written.
 """
 from __future__ import annotations
 
+import errno
+import fcntl
 import os
 import stat
-from typing import Iterable, List, Tuple
+import time
+from typing import IO, Callable, Iterable, List, Tuple
 
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
 
 class LocalFileError(OSError):
     """The file is not one the probe may use; ``strerror`` says why, in words."""
+
+
+def unusable(exc: OSError) -> str:
+    """Why a file cannot be used, to follow its name: ``is a directory``, ``cannot be used:
+    Permission denied``."""
+    return str(exc.strerror) if isinstance(exc, LocalFileError) else \
+        f"cannot be used: {exc.strerror}"
 
 
 def open_regular(path: str, flags: int, mode: int = 0o644, *,
@@ -146,3 +156,33 @@ def open_pipe_writer(path: str) -> int:
         os.close(fd)
         raise LocalFileError(0, "is not a FIFO (a core's command file is one)")
     return fd
+
+
+def hold_lock(path: str, remaining: Callable[[], float], margin: float) -> IO[bytes]:
+    """An exclusive lock on ``path.lock`` (made, with ``path``'s directory, if missing), held
+    until the returned file is closed: one run at a time uses ``path``. Another run holding it
+    is waited for while ``remaining()`` (seconds) stays above ``margin``. ``LocalFileError``
+    says in words what could not be used."""
+    directory = os.path.dirname(path)
+    try:
+        os.makedirs(directory, mode=0o750, exist_ok=True)
+    except OSError as exc:
+        raise LocalFileError(0, f"state directory {directory} is not usable: "
+                                f"{exc.strerror}") from None
+    try:
+        handle = os.fdopen(open_regular(path + ".lock", os.O_WRONLY | os.O_APPEND | os.O_CREAT,
+                                        0o640), "ab")
+    except OSError as exc:
+        raise LocalFileError(0, f"lock file {path}.lock {unusable(exc)}") from None
+    while True:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return handle
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                handle.close()
+                raise LocalFileError(0, f"cannot lock {path}: {exc.strerror}") from None
+        if remaining() < margin:
+            handle.close()
+            raise LocalFileError(0, f"{path} stayed locked by another run")
+        time.sleep(0.05)

@@ -12,18 +12,15 @@ run lists the fleet whole: unlike a job's state, nothing is lost by starting afr
 """
 from __future__ import annotations
 
-import errno
-import fcntl
 import json
 import math
 import os
 import re
-import time
 from typing import IO, Any, Dict, Iterator, List, Optional
 
 from ..deadline import Deadline
 from ..errors import IasoError
-from ..local_files import open_regular, replace_file
+from ..local_files import LocalFileError, hold_lock, open_regular, replace_file
 from .inventory import Vm
 
 FORMAT = 1
@@ -107,31 +104,11 @@ class SnapshotFile:
         self._lock: Optional[IO[bytes]] = None
 
     def __enter__(self) -> SnapshotFile:
-        directory = os.path.dirname(self.path)
         try:
-            os.makedirs(directory, mode=0o750, exist_ok=True)
-        except OSError as exc:
-            raise SnapshotError(f"state directory {directory} is not usable: "
-                                f"{exc.strerror}") from None
-        try:
-            self._lock = os.fdopen(open_regular(self.path + ".lock", os.O_WRONLY | os.O_APPEND
-                                                | os.O_CREAT), "ab")
-        except OSError as exc:
-            raise SnapshotError(f"lock file {self.path}.lock cannot be used: "
-                                f"{exc.strerror}") from None
-        while True:
-            try:
-                fcntl.flock(self._lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return self
-            except OSError as exc:
-                if exc.errno not in (errno.EAGAIN, errno.EACCES):
-                    self.__exit__()
-                    raise SnapshotError(f"cannot lock {self.path}: {exc.strerror}") from None
-            if self.deadline.remaining() < 1.0:
-                self.__exit__()
-                raise SnapshotError(f"{self.path} stayed locked by another run of the fleet "
-                                    "check")
-            time.sleep(0.1)
+            self._lock = hold_lock(self.path, self.deadline.remaining, 1.0)
+        except LocalFileError as exc:
+            raise SnapshotError(str(exc.strerror)) from None
+        return self
 
     def __exit__(self, *exc_info: object) -> None:
         if self._lock is not None:

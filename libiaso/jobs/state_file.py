@@ -14,19 +14,22 @@ its exact value, so two targets never share a file.
 """
 from __future__ import annotations
 
-import errno
-import fcntl
 import hashlib
 import json
 import logging
 import os
 import re
-import time
 from types import TracebackType
 from typing import IO, Callable, Optional, Sequence, Set, Type
 
 from ..deadline import Deadline
-from ..local_files import LocalFileError, open_regular, read_regular, replace_file
+from ..local_files import (
+    LocalFileError,
+    hold_lock,
+    read_regular,
+    replace_file,
+    unusable,
+)
 from .round import JobRound, StateFileError
 
 __all__ = ["FileRounds", "StateFile", "StateFileError", "state_path"]
@@ -78,11 +81,6 @@ def legacy_state_path(directory: str, environment: str, kind: str, target: str
 STATE_SIZE_LIMIT = 4 * 1024 * 1024
 
 
-def _why(exc: OSError) -> str:
-    return str(exc.strerror) if isinstance(exc, LocalFileError) else \
-        f"cannot be used: {exc.strerror}"
-
-
 class StateFile:
     """Exclusive access to one state file for the length of a ``with`` block."""
 
@@ -92,28 +90,11 @@ class StateFile:
         self._lock: Optional[IO[bytes]] = None
 
     def __enter__(self) -> StateFile:
-        directory = os.path.dirname(self.path)
         try:
-            os.makedirs(directory, mode=0o750, exist_ok=True)
-        except OSError as exc:
-            raise StateFileError(f"state directory {directory} is not usable: "
-                                 f"{exc.strerror}") from None
-        try:
-            fd = open_regular(self.path + ".lock", os.O_WRONLY | os.O_APPEND | os.O_CREAT,
-                              0o640)
-            self._lock = os.fdopen(fd, "ab")
-        except OSError as exc:
-            raise StateFileError(f"lock file {self.path}.lock {_why(exc)}") from None
-        while True:
-            try:
-                fcntl.flock(self._lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return self
-            except OSError as exc:
-                if exc.errno not in (errno.EAGAIN, errno.EACCES):
-                    raise StateFileError(f"cannot lock {self.path}: {exc.strerror}") from None
-            if self.deadline.remaining() < 0.5:
-                raise StateFileError(f"{self.path} stayed locked by another run")
-            time.sleep(0.05)
+            self._lock = hold_lock(self.path, self.deadline.remaining, 0.5)
+        except LocalFileError as exc:
+            raise StateFileError(str(exc.strerror)) from None
+        return self
 
     def __exit__(self, *exc_info: object) -> None:
         if self._lock is not None:
@@ -133,7 +114,7 @@ class StateFile:
         except StateFileError:
             raise
         except OSError as exc:
-            raise StateFileError(f"state file {self.path} {_why(exc)}") from None
+            raise StateFileError(f"state file {self.path} {unusable(exc)}") from None
         except (ValueError, RecursionError):
             raise StateFileError(f"state file {self.path} is corrupt (not JSON); check the job "
                                  "by hand, then delete the file to start afresh") from None
