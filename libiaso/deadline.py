@@ -54,6 +54,7 @@ class Deadline:
         self.budget = max(0.05, timeout - reserve_for(timeout))
         self.at = self.started + self.budget
         self._previous: Any = None
+        self.stopped_by = 0      # the stop signal received while armed, if any
 
     def remaining(self) -> float:
         return max(0.0, self.at - time.monotonic())
@@ -88,9 +89,15 @@ class Deadline:
         raise self._reached()
 
     def _on_term(self, signum: int, frame: Optional[FrameType]) -> None:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        raise Terminated(f"stopped by {signal.Signals(signum).name} after "
-                         f"{self.elapsed():.1f} s", elapsed=self.elapsed())
+        # Raised where the signal lands; inside a finaliser or a weakref callback Python
+        # ignores it, so the signal is also kept (``stopped``) and the deadline left armed.
+        self.stopped_by = self.stopped_by or signum
+        raise self.terminated()
+
+    def terminated(self) -> Terminated:
+        """What the stop signal received means, as an exception."""
+        return Terminated(f"stopped by {signal.Signals(self.stopped_by).name} after "
+                          f"{self.elapsed():.1f} s", elapsed=self.elapsed())
 
     @contextmanager
     def held(self) -> Iterator[None]:

@@ -159,7 +159,8 @@ def open_pipe_writer(path: str) -> int:
 
 
 def hold_lock(path: str, remaining: Callable[[], float], margin: float) -> IO[bytes]:
-    """An exclusive lock on ``path.lock`` (made, with ``path``'s directory, if missing), held
+    """An exclusive lock on ``path.lock`` (made, with ``path``'s directory, if missing; never
+    through a symbolic link, which would lock, or create, another file), held
     until the returned file is closed: one run at a time uses ``path``. Another run holding it
     is waited for while ``remaining()`` (seconds) stays above ``margin``. ``LocalFileError``
     says in words what could not be used."""
@@ -170,8 +171,8 @@ def hold_lock(path: str, remaining: Callable[[], float], margin: float) -> IO[by
         raise LocalFileError(0, f"state directory {directory} is not usable: "
                                 f"{exc.strerror}") from None
     try:
-        handle = os.fdopen(open_regular(path + ".lock", os.O_WRONLY | os.O_APPEND | os.O_CREAT,
-                                        0o640), "ab")
+        handle = os.fdopen(open_regular(path + ".lock", os.O_WRONLY | os.O_APPEND | os.O_CREAT
+                                        | os.O_NOFOLLOW, 0o640), "ab")
     except OSError as exc:
         raise LocalFileError(0, f"lock file {path}.lock {unusable(exc)}") from None
     while True:

@@ -1136,10 +1136,13 @@ case("sigterm-at-scattered-moments", L,
      expect=each(CRITICAL), handle=held(2.5),
      prepare=_signal(signal.SIGTERM, SIGNAL_DELAYS))
 
-case("sigterm-during-start-up", L, "SIGTERM 0.08 s after exec, while modules are imported",
-     "state policy: SIGTERM is handled like the deadline, with a status line; the API was not "
-     "asked yet: UNKNOWN",
-     expect=each(UNKNOWN), prepare=_signal(signal.SIGTERM, {p: 0.08 for p in PROBES}))
+case("sigterm-during-start-up", L, "SIGTERM 0.08 s after exec, while modules are imported "
+     "(or, on a fast machine, the first call is sent), the first answer held 2 s",
+     "state policy: SIGTERM is handled like the deadline, with a status line; never an OK: "
+     "the API was not asked yet (UNKNOWN) or had not answered (CRITICAL). Where exactly 0.08 s "
+     "lands depends on the machine; the start-up window itself is pinned in test_runner.py",
+     expect=each(frozenset({CRITICAL, UNKNOWN})), handle=held(2.0, ("life", "health", "login")),
+     prepare=_signal(signal.SIGTERM, {p: 0.08 for p in PROBES}))
 
 case("sigint-while-waiting", L, "SIGINT (Ctrl-C) 1.2 s in, while the first answer is held 2 s",
      "state policy guarantees (every state): exit code 0..3 equal to the first line, no "

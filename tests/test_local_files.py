@@ -8,6 +8,7 @@ ensure that the entry in the directory containing the file has also reached disk
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Iterator, List
 
@@ -166,3 +167,30 @@ def test_ok_root_replacing_a_users_file_leaves_it_to_that_user(tmp_path: Path) -
     fresh = tmp_path / "fresh.json"
     replace_file(str(fresh), ["new"], 0o600)
     assert (fresh.stat().st_uid, fresh.stat().st_gid) == (0, 0)
+
+
+@pytest.mark.parametrize("target", ["another-file", "dangling"])
+def test_unknown_a_lock_file_that_is_a_link_is_refused_untouched(tmp_path: Path,
+                                                                 target: str) -> None:
+    """A symbolic link planted as ``state.json.lock``: followed, it would lock another file,
+    or (dangling, run as root) create one wherever it points, /etc/nologin included."""
+    other = tmp_path / "other"
+    if target == "another-file":
+        other.write_text("precious")
+    (tmp_path / "state.json.lock").symlink_to(other)
+    with pytest.raises(local_files.LocalFileError, match=r"lock file .*state\.json\.lock"):
+        local_files.hold_lock(str(tmp_path / "state.json"), lambda: 10.0, 0.5)
+    if target == "another-file":
+        assert other.read_text() == "precious"
+    else:
+        assert not other.exists()
+
+
+def test_ok_a_lock_is_held_until_closed(tmp_path: Path) -> None:
+    path = str(tmp_path / "lab" / "state.json")
+    held = local_files.hold_lock(path, lambda: 10.0, 0.5)
+    started = time.monotonic()
+    with pytest.raises(local_files.LocalFileError, match="stayed locked by another run"):
+        local_files.hold_lock(path, lambda: 10.6 - (time.monotonic() - started) * 50, 10.0)
+    held.close()
+    local_files.hold_lock(path, lambda: 10.0, 0.5).close()

@@ -154,3 +154,32 @@ def test_unknown_unreadable_config_names_the_file(tmp_path: Path, sim: Any,
     assert outcome.code == 3, outcome
     assert outcome.first_line == (f"IASO LIFE UNKNOWN - {config}: configuration file is not "
                                   "readable by this user")
+
+
+def test_unknown_a_stop_whose_exception_a_finaliser_swallowed_is_never_an_ok(
+        sim: Any, config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Python ignores an exception raised in a weakref callback or a finaliser (importlib's
+    module locks use one): the SIGTERM handler's Terminated is lost there, and the check would
+    go on to OK. The signal is kept and the run ends on it."""
+    import weakref
+
+    from iaso_probes.check_iaso_life import probe
+    from libiaso import deadline as deadline_module
+
+    arm = deadline_module.Deadline.arm
+
+    class Module:
+        pass
+
+    def arm_then_stop_in_a_callback(self: Any) -> None:
+        arm(self)
+        victim = Module()
+        watcher = weakref.ref(victim, lambda _: os.kill(os.getpid(), signal.SIGTERM)
+                              or [n for n in range(9999)])   # the handler runs in here
+        del victim
+        assert watcher() is None
+
+    monkeypatch.setattr(deadline_module.Deadline, "arm", arm_then_stop_in_a_callback)
+    outcome = probe.run(["-C", str(config)])
+    assert outcome.code == 3, outcome.output
+    assert "stopped by SIGTERM" in outcome.output

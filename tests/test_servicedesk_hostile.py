@@ -702,3 +702,44 @@ def test_warn_sync_stopped_by_the_core_says_so_on_stdout(tmp_path: Path, token: 
     assert sync.returncode == 1, out
     assert out.startswith("SERVICEDESK SYNC WARNING - stopped before the end: stopped by "
                           "SIGTERM"), out
+
+
+def test_unknown_sync_stopped_while_starting_has_asked_nothing(tmp_path: Path,
+                                                               token: Path) -> None:
+    """A stop noted before the sync armed its deadline: nothing was asked of the desk, so it
+    is the run's own end (UNKNOWN), not the desk's fault (WARNING)."""
+    from libiaso.deadline import EARLY_STOPS
+
+    config = tmp_path / "servicedesk.yaml"
+    config.write_text(f"spool: {tmp_path / 'spool'}\ndesk:\n  kind: rt-rest\n  url: "
+                      f"http://127.0.0.1:9\n  token_file: {token}\nacknowledge:\n  "
+                      f"nagios_command_file: {tmp_path / 'nagios.cmd'}\n")
+    EARLY_STOPS.append(signal.SIGHUP)
+    try:
+        result = CliRunner().invoke(commands.sync, ["-C", str(config), "-t", "5"])
+    finally:
+        EARLY_STOPS.clear()
+    assert result.exit_code == 3, result.output
+    assert result.stdout == ("SERVICEDESK SYNC UNKNOWN - stopped by SIGHUP while starting\n")
+
+
+@pytest.mark.parametrize("command", ["iaso-servicedesk-flush", "iaso-servicedesk-sync"])
+def test_a_stop_signal_after_the_line_is_printed_keeps_its_exit_code(tmp_path: Path,
+                                                                     command: str) -> None:
+    """Python gives the signals back their default while it tears down: a SIGTERM then would
+    end the process by the signal, its printed state lost to the core. The commands leave as
+    the probes do, the signals ignored once the line is out."""
+    script = tmp_path / "late_stop.py"
+    script.write_text(
+        "import atexit, os, signal, sys\n"
+        "def stop_at_teardown():\n"
+        "    signal.signal(signal.SIGTERM, signal.SIG_DFL)   # as the teardown leaves it\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+        "atexit.register(stop_at_teardown)\n"
+        f"from libiaso.servicedesk.commands import {command.rsplit('-', 1)[1]} as command\n"
+        f"sys.argv = [{command!r}, '--help']\n"
+        "command()\n")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=30)
+    assert done.returncode == 0, (done.returncode, done.stdout, done.stderr)
+    assert done.stdout.startswith("Usage:"), done.stdout

@@ -184,6 +184,8 @@ class Probe:
                 run = ProbeRun(options, environment, deadline, redactor)
                 record.check = self.build(run, **extra)
                 record.check()
+                if deadline.stopped_by and int(record.check.state) == 0:
+                    raise deadline.terminated()   # its exception was lost in a finaliser
             finally:
                 deadline.disarm()
                 if run is not None:

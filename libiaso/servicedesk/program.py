@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import math
 import os
+import signal
 import sys
 from typing import Any, NoReturn, Optional
 
 import click
 
-from ..deadline import Deadline
+from ..deadline import STOP_SIGNALS, Deadline
 from ..states import State
 from .held import Held
 from .journal import Journal
@@ -56,17 +57,37 @@ class PluginCommand(click.Command):
         self.label = label
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
+        as_program = not args and kwargs.get("args") is None    # its arguments from sys.argv
         kwargs["standalone_mode"] = False
         try:
             code = super().main(*args, **kwargs)
         except click.ClickException as exc:
             click.echo(f"{self.label} UNKNOWN - usage: {plugin_text(exc.format_message())} "
                        f"(see --help)")
-            sys.exit(int(State.UNKNOWN))
+            code = int(State.UNKNOWN)
         except click.exceptions.Abort:
             click.echo(f"{self.label} UNKNOWN - usage: aborted")
-            sys.exit(int(State.UNKNOWN))
-        sys.exit(code if isinstance(code, int) else 0)
+            code = int(State.UNKNOWN)
+        except SystemExit as exc:
+            code = exc.code
+        code = code if isinstance(code, int) else 0
+        if as_program:
+            end_with(code)
+        sys.exit(code)
+
+
+def end_with(code: int) -> NoReturn:
+    """Leave with ``code`` once the line is out, as the probes do: a stop signal landing in the
+    interpreter's teardown (which gives the signals back their default) would end the process
+    by the signal after its line was printed, and a core would read no state."""
+    for number in (*STOP_SIGNALS, signal.SIGALRM):
+        signal.signal(number, signal.SIG_IGN)
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except OSError:
+        code = int(State.UNKNOWN)
+    os._exit(code)
 
 
 def plugin_text(text: str) -> str:

@@ -48,6 +48,10 @@ def sync(config: Optional[str], core: str, origin: Optional[str], timeout: float
     label = "SERVICEDESK SYNC"
     try:
         stops_noted(deadline)
+    except ProbeInterrupted as exc:      # nothing asked yet: not the desk's fault
+        deadline.disarm()
+        unknown(label, exc.message)
+    try:
         path = config_path(config)
         settings = load_settings(path)
         if settings.rest is None:
