@@ -306,6 +306,44 @@ def test_unknown_follower_stops_at_the_deadline(sim: Any, tmp_path: Path) -> Non
     assert tracks[0].status == "Running" and not tracks[0].finished
 
 
+class ScriptedFollower(JobFollower):
+    """Answers ``answers`` status requests at once with a running job, then lets every later
+    request hang until ``release`` is set: what an API does that stops answering mid-run."""
+
+    def __init__(self, answers: int, deadline: Deadline) -> None:
+        super().__init__(client=None, table=OutcomeTable(), deadline=deadline,  # type: ignore
+                         interval=0.1, max_interval=0.1)
+        self.answers = answers
+        self.release = threading.Event()
+        self.asked = 0
+
+    def _fetch(self, track: JobTrack) -> Any:
+        self.asked += 1
+        if self.asked > self.answers:
+            self.release.wait(30)
+        return JobStatus(track.job_id, track.hostname, "Running", 30.0, 60.0, None, None)
+
+
+@pytest.mark.parametrize("answers, deadline, kind", [
+    pytest.param(3, 1.0, None, id="unknown-poll-cut-pending-less-than-overdue-keeps-last-answer"),
+    pytest.param(1, 2.6, "no answer", id="crit-answered-then-pending-past-overdue-is-no-answer"),
+    pytest.param(0, 1.0, "no answer", id="crit-never-answered-this-run-is-no-answer"),
+])
+def test_follower_deadline_cut_blames_the_api_only_when_overdue(
+        answers: int, deadline: float, kind: Optional[str]) -> None:
+    track = JobTrack("vm-s", "vm-s", 41, time.time() - 60)
+    follower = ScriptedFollower(answers, Deadline(deadline))
+    try:
+        assert not follower.follow([track])
+    finally:
+        follower.release.set()
+    assert follower.asked == answers + 1, "one request left pending at the deadline"
+    assert track.problem_kind == kind, track.error
+    assert follower.cut_short == (0 if kind else 1)
+    if answers:
+        assert track.status == "Running" and track.percent == 30.0
+
+
 def test_crit_flipping_between_waiting_and_running_without_progress_stalls() -> None:
     track = seen(fresh(), T0, "Pending", 20)
     for step in range(1, 12):                   # Running, Pending, Running... always at 20 %

@@ -10,7 +10,11 @@ API for a moment: a 404 on its first polls is retried. Following never cancels o
 Every request sent leaves a mark on its job: the answer, or why there is none. A request still
 in flight when the probe must stop (its deadline, SIGTERM) is recorded as unanswered, and so,
 in a stateful run, is a job the run had no time to ask about: a job never goes unpolled
-silently. Each answer is applied to its job whole, signals held.
+silently. One exception, so that the probe's own deadline is not blamed on the API: while
+following a job that has answered during this run, a poll the deadline cuts before it was
+overdue (pending less than ``OVERDUE`` seconds, or one poll interval if longer) shows only
+that the deadline came, and the job keeps its last answer. Each answer is applied to its job
+whole, signals held.
 """
 from __future__ import annotations
 
@@ -19,11 +23,11 @@ import itertools
 import logging
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple, Union
 
 from ..api.answers import JobNotVisible, JobStatus
 from ..api.client import IasoClient
-from ..deadline import Deadline
+from ..deadline import Deadline, Terminated
 from ..errors import ApiStatusError, ProbeInterrupted, ServiceError, TransportError
 from .calls import read_status
 from .outcomes import OutcomeTable
@@ -32,6 +36,7 @@ from .track import JobTrack
 log = logging.getLogger("iaso.follower")
 
 NOT_FOUND_POLLS = 3
+OVERDUE = 1.0   # seconds a status request may take before the deadline's cut counts against it
 TRANSIENT_STATUSES = (429, 500, 502, 503, 504)
 
 
@@ -50,8 +55,10 @@ class JobFollower:
         self.wall_clock = wall_clock
         self.requests = 0
         self.peak_in_flight = 0
+        self.cut_short = 0
         self.interrupted: Optional[ProbeInterrupted] = None
         self._intervals: Dict[int, float] = {}
+        self._answered: Set[int] = set()
 
     def poll_once(self, tracks: Sequence[JobTrack]) -> None:
         """One status request for every job not yet finished (a stateful probe run)."""
@@ -75,6 +82,7 @@ class JobFollower:
         queue = [(due, next(order), track) for due, track in schedule]
         heapq.heapify(queue)
         in_flight: Dict[Future, JobTrack] = {}
+        sent_at: Dict[Future, float] = {}
         why = f"no complete answer before the probe's deadline (-t {self.deadline.timeout:g})"
         executor = ThreadPoolExecutor(max_workers=self.pool_size,
                                       thread_name_prefix="iaso-poll")
@@ -85,7 +93,9 @@ class JobFollower:
                 while queue and queue[0][0] <= now and len(in_flight) < self.pool_size \
                         and now < stop_at:
                     _, _, track = heapq.heappop(queue)
-                    in_flight[executor.submit(self._fetch, track)] = track
+                    future = executor.submit(self._fetch, track)
+                    in_flight[future] = track
+                    sent_at[future] = now
                     self.requests += 1
                 self.peak_in_flight = max(self.peak_in_flight, len(in_flight))
                 if not in_flight and (not queue or queue[0][0] >= stop_at):
@@ -105,9 +115,12 @@ class JobFollower:
             why = f"no complete answer: {exc.message}"
         finally:
             with self.deadline.held():
+                cut_at = time.monotonic()
                 for future in list(in_flight):
                     if future.done():
                         self._settle(future, in_flight)
+                    elif repeat and self._cut_short(in_flight[future], cut_at - sent_at[future]):
+                        in_flight.pop(future)
                     else:
                         in_flight.pop(future).unanswered(why)
                 if not repeat:
@@ -115,6 +128,18 @@ class JobFollower:
                         track.unanswered("not asked this run: no time left before the "
                                          f"probe's deadline (-t {self.deadline.timeout:g})")
             executor.shutdown(wait=False, cancel_futures=True)
+
+    def _cut_short(self, track: JobTrack, pending: float) -> bool:
+        """True if the deadline, not the API, left this request unanswered: the job answered
+        during this run and the request was not yet overdue. A stop asked by SIGTERM is no
+        deadline of ours: there every request in flight counts as unanswered."""
+        if isinstance(self.interrupted, Terminated) or id(track) not in self._answered \
+                or pending >= max(OVERDUE, self.interval):
+            return False
+        self.cut_short += 1
+        log.info("job %s of %s: the deadline cut a status request pending %.2f s; its last "
+                 "answer stands", track.job_id, track.hostname, pending)
+        return True
 
     def _margin(self) -> float:
         """Time kept before the deadline to stop scheduling and report."""
@@ -156,6 +181,8 @@ class JobFollower:
             return None   # asking again within this run would only repeat the same answer
         snapshot = result
         track.observe(snapshot, self.wall_clock(), self.table.category(snapshot.status))
+        if track.problem_kind is None:
+            self._answered.add(key)
         self._intervals[key] = self.interval
         log.info("job %s of %s: %s %s %%", track.job_id, track.hostname, snapshot.status,
                  snapshot.percent)
