@@ -3,17 +3,26 @@
 Send N requests, one after the other, to a chosen endpoint (life by default) and judge the
 average response time against -w/-c. An answer that never comes within the timeout is CRITICAL,
 and the time waited is still reported.
+
+All N samples share the probe's -t. A sample is only started when the time left can hold it: the
+pause, then a quarter more than the slowest answer so far, and never less than the deadline's
+fair share. A sample not started, or cut by the deadline after being sent with less than its
+fair share (``OutOfTime``), is not a sample: it is never averaged in, the samples taken are
+judged, and the output says "k of N samples within -t". The shortfall alone never makes the
+result worse than the thresholds make it; with no sample complete at all, the failure of the
+first decides (a hang given its fair share is CRITICAL, a call given less UNKNOWN).
 """
 from __future__ import annotations
 
 import time
-from typing import Iterable, Iterator, List
+from typing import Callable, Iterable, Iterator, List, Optional
 
 import click
 import nagiosplugin
 
 from libiaso.api.answers import verify
-from libiaso.errors import ProbeUsageError, ServiceError
+from libiaso.deadline import DeadlineReached
+from libiaso.errors import OutOfTime, ProbeUsageError, ServiceError
 from libiaso.run.measurement import ApiResource, FailureContext, IasoSummary, QuietContext, measured
 from libiaso.run.probe_run import ProbeRun
 from libiaso.run.runner import Probe
@@ -31,22 +40,53 @@ OPTIONS = [
 # --- acquisition -------------------------------------------------------------------------------
 
 
+HEADROOM = 1.25   # a sample is started with a quarter more time than the slowest answer so far
+
+
 class ResponseTimes(ApiResource):
-    def __init__(self, run: ProbeRun, endpoint: str, samples: int, interval: float) -> None:
+    def __init__(self, run: ProbeRun, endpoint: str, samples: int, interval: float,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
         super().__init__(run)
         self.endpoint = endpoint
         self.samples = samples
         self.interval = interval
+        self.sleep = sleep
         self.times: List[float] = []
+        self.shortfall: Optional[str] = None   # why fewer than -n samples fitted in -t
 
     def measure(self) -> Iterator[nagiosplugin.Metric]:
         for index in range(self.samples):
-            if index and self.interval:
-                time.sleep(min(self.interval, self.run.deadline.remaining()))
-            answer = self.run.client.call(self.endpoint)
-            verify(answer)   # on failure its time is added once, by metrics_on_failure
+            pause = self.interval if index else 0.0
+            left, needed = self.run.deadline.remaining(), self.needed(pause)
+            if left < needed:
+                if not self.times:
+                    raise OutOfTime(f"no time left for a sample of {self.endpoint}: {left:.2f} s "
+                                    f"of the probe's deadline (-t {self.run.options.timeout:g}) "
+                                    f"left, a sample needs {needed:.2f} s",
+                                    elapsed=self.run.deadline.elapsed())
+                self.shortfall = (f"sample {index + 1} not sent: {left:.2f} s of the probe's "
+                                  f"time left, a sample needs {needed:.2f} s")
+                break
+            try:
+                if pause:
+                    self.sleep(pause)
+                answer = self.run.client.call(self.endpoint)
+                verify(answer)   # on failure its time is added once, by metrics_on_failure
+            except (OutOfTime, DeadlineReached) as exc:
+                # Cut by the probe's own deadline, not given a fair share: not a sample.
+                if not self.times:
+                    raise
+                self.shortfall = (f"sample {index + 1} cut by the probe's deadline, not "
+                                  f"counted: {exc.message}")
+                break
             self.times.append(answer.elapsed)
         yield from self.statistics()
+
+    def needed(self, pause: float) -> float:
+        """Seconds a sample needs before it is started: the pause, then a quarter more than
+        the slowest answer so far, and at least the deadline's fair share."""
+        slowest = max(self.times, default=0.0)
+        return pause + max(self.run.deadline.fair_share(), HEADROOM * slowest)
 
     def metrics_on_failure(self, exc: ServiceError) -> Iterable[nagiosplugin.Metric]:
         if exc.elapsed is not None:
@@ -71,17 +111,42 @@ class ResponseTimes(ApiResource):
 
 
 class ResponseTimeSummary(IasoSummary):
-    def __init__(self, environment: str, endpoint: str) -> None:
+    def __init__(self, environment: str, endpoint: str,
+                 resource: Optional[ResponseTimes] = None) -> None:
         super().__init__(environment)
         self.endpoint = endpoint
+        self.resource = resource
 
     def ok_text(self, results: nagiosplugin.Results) -> str:
         count = measured(results, "samples")
         if count == 1:
-            return f"{self.endpoint} answered in {measured(results, 'time_avg'):.3f} s"
-        return (f"{self.endpoint} answered {count} times in {measured(results, 'time_avg'):.3f} s "
-                f"on average (min {measured(results, 'time_min'):.3f}, "
-                f"max {measured(results, 'time_max'):.3f})")
+            text = f"{self.endpoint} answered in {measured(results, 'time_avg'):.3f} s"
+        else:
+            text = (f"{self.endpoint} answered {count} times in "
+                    f"{measured(results, 'time_avg'):.3f} s on average "
+                    f"(min {measured(results, 'time_min'):.3f}, "
+                    f"max {measured(results, 'time_max'):.3f})")
+        return text + self.short_text()
+
+    def problem(self, results: nagiosplugin.Results) -> str:
+        return super().problem(results) + self.short_text()
+
+    def short_text(self) -> str:
+        """``; k of N samples within -t T`` when the deadline left room for fewer than -n."""
+        resource = self.resource
+        if resource is None or resource.shortfall is None:
+            return ""
+        return (f"; {len(resource.times)} of {resource.samples} samples within "
+                f"-t {resource.run.options.timeout:g}")
+
+    def long_lines(self, results: nagiosplugin.Results) -> List[str]:
+        resource = self.resource
+        if resource is None or resource.shortfall is None:
+            return []
+        return [f"{len(resource.times)} of {resource.samples} samples within -t "
+                f"{resource.run.options.timeout:g} ({resource.shortfall}); the figures are "
+                "those of the samples taken",
+                "samples: " + ", ".join(f"{t:.3f}" for t in resource.times) + " s"]
 
 
 def build(run: ProbeRun, endpoint: str, samples: int, interval: float) -> nagiosplugin.Check:
@@ -93,13 +158,14 @@ def build(run: ProbeRun, endpoint: str, samples: int, interval: float) -> nagios
         raise ProbeUsageError(f"endpoint {endpoint!r} takes parameters and cannot be timed "
                               "on its own")
     options = run.options
+    resource = ResponseTimes(run, endpoint, samples, interval)
     return nagiosplugin.Check(
-        ResponseTimes(run, endpoint, samples, interval),
+        resource,
         run.time_context("time", words="average response time"),
         QuietContext("time_extreme", options.warning, options.critical),
         nagiosplugin.ScalarContext("samples"),
         FailureContext(),
-        ResponseTimeSummary(run.environment.name, endpoint),
+        ResponseTimeSummary(run.environment.name, endpoint, resource),
     )
 
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 import json
 from functools import partial
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 import pytest
+import yaml
 from conftest import play, write_config
 
 from iaso_probes import check_iaso_backup, check_iaso_restore
@@ -35,6 +36,20 @@ def job_config(tmp_path: Path, sim: Any, **jobs: Any) -> Path:
         "restores": {"hosts-file": {"hostname": "vm-a", "file_name": "hosts",
                                     "source_path": "/etc", "destination": "/tmp/restore"}},
     })
+
+
+def poller(tmp_path: Path, sim: Any, name: str, sets: Optional[Dict[str, Any]] = None,
+           **profile: Any) -> Path:
+    """A poller's configuration: its own directory, its own state directory."""
+    home = tmp_path / name
+    home.mkdir()
+    config = job_config(home, sim)
+    data = yaml.safe_load(config.read_text())
+    data["environments"]["lab"]["profile"] = profile or {"version": 2}   # our contract, whole
+    if sets is not None:
+        data["environments"]["lab"]["backup_sets"] = sets
+    config.write_text(yaml.safe_dump(data))
+    return config
 
 
 def run(probe: str, config: Path, *args: str) -> Any:

@@ -7,12 +7,12 @@ each relaunch period has one launch per target, whoever runs.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict
 
 import pytest
 import yaml
 from conftest import play
-from job_harness import HOUR, Clocked, clock_the_probes, job_config, run
+from job_harness import HOUR, Clocked, clock_the_probes, job_config, poller, run
 
 from libiaso.jobs.ledger import same_trait
 
@@ -20,20 +20,6 @@ from libiaso.jobs.ledger import same_trait
 @pytest.fixture
 def clocked(sim: Any, monkeypatch: pytest.MonkeyPatch) -> Clocked:
     return clock_the_probes(sim, monkeypatch)
-
-
-def poller(tmp_path: Path, sim: Any, name: str, sets: Optional[Dict[str, Any]] = None,
-           **profile: Any) -> Path:
-    """A poller's configuration: its own directory, its own state directory."""
-    home = tmp_path / name
-    home.mkdir()
-    config = job_config(home, sim)
-    data = yaml.safe_load(config.read_text())
-    data["environments"]["lab"]["profile"] = profile or {"version": 2}   # our contract, whole
-    if sets is not None:
-        data["environments"]["lab"]["backup_sets"] = sets
-    config.write_text(yaml.safe_dump(data))
-    return config
 
 
 LONG = {"job_speed": 1, "job_duration": HOUR}

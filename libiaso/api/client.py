@@ -138,6 +138,12 @@ class IasoClient:
         self._token = Secret(token)
         return Login(token=self._token, elapsed=answer.elapsed, answer=answer)
 
+    def has_time(self) -> bool:
+        """True if the time left is the deadline's fair share at least: a call with side
+        effects (a launch) is not started when its cut could tell nothing, whatever it did."""
+        deadline = self.transport.deadline
+        return deadline.remaining() >= deadline.fair_share()
+
     def close(self) -> None:
         self.transport.close()
 

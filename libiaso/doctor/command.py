@@ -3,8 +3,9 @@
 The tool an operator runs on day one at a new site, and pastes into a ticket: for each endpoint,
 what was sent (secrets masked), what came back (a bounded excerpt) and how every configured field
 read, then a verdict per probe. Read-only unless ``--launch`` is given with a named test host or
-restore test. Exit 0 when every call tried reads as the probes expect, 1 when one does not, 2 on
-a usage or configuration error.
+restore test. Exit 0 when every call tried reads as the probes expect, 1 when one does not or the
+walk ran out of its -t first (the steps left are shown as not examined, UNKNOWN, and are never
+called), 2 on a usage or configuration error.
 """
 from __future__ import annotations
 
@@ -30,6 +31,9 @@ def render(examination: Examination) -> str:
         if call.state is None:
             lines.append(f"{call.role:<11} skipped: {call.verdict}")
             continue
+        if not call.examined:
+            lines.append(f"{call.role:<11} {call.verdict}")
+            continue
         lines.append(f"{call.role:<11} {call.request}")
         if call.sent:
             lines.append(f"{'':<11} sent  {call.sent}")
@@ -54,6 +58,10 @@ def render(examination: Examination) -> str:
     for verdict in examination.verdicts:
         state = verdict.state.name if verdict.state is not None else "-"
         lines.append(f"  {verdict.probe:<26} {state:<9} {verdict.reason}")
+    if examination.stopped:
+        lines.append("")
+        lines.append(f"The walk stopped early, {examination.stopped}: the steps marked "
+                     "'not examined' were not called, and say nothing of the API.")
     return "\n".join(line[:400] for line in lines) + "\n"
 
 

@@ -5,10 +5,16 @@ Each call is sent as a probe would send it, through the same client and the same
 content type, size, a bounded excerpt), and for every configured field whether it was found,
 what JSON kind it is and the value it converts to. Read-only calls by default; the calls that
 launch a job only when asked, on a named test host or restore test.
+
+Every step shares the walk's -t. A step is only started with a fair share of it left (the
+deadline's, or twice the slowest answer so far, as the transport judges a cut); once that is
+gone the walk stops: the steps left are recorded as not examined (state UNKNOWN: nothing was
+learnt of them), never as failures of the API, and no job is launched in the last moments.
 """
 from __future__ import annotations
 
 import json
+import signal
 import time
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
 
@@ -27,7 +33,7 @@ from ..api.client import Exchange, IasoClient
 from ..api.listing import Listing
 from ..config.profile import WHOLE, Endpoint, FieldSpec, extra_parameters
 from ..config.settings import Environment, RestoreTarget
-from ..deadline import Deadline
+from ..deadline import Deadline, DeadlineReached, Terminated
 from ..errors import IasoError
 from ..redaction import Redactor
 from ..states import State, state_for
@@ -64,6 +70,7 @@ class CallFinding(NamedTuple):
     details: Tuple[str, ...]
     state: Optional[State]
     verdict: str
+    examined: bool = True     # False: not called, for lack of time (state UNKNOWN)
 
 
 class Judgement(NamedTuple):
@@ -88,21 +95,25 @@ class Examination(NamedTuple):
     profile: str
     calls: Tuple[CallFinding, ...]
     verdicts: Tuple[Verdict, ...]
+    stopped: str = ""          # why the walk stopped before its end, if it did
 
 
 class Examiner:
     """Walks the endpoints of one environment with one client, recording what happened."""
 
     def __init__(self, environment: Environment, timeout: float,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 deadline: Optional[Deadline] = None) -> None:
         self.environment = environment
         self.redactor = Redactor()
         self.exchanges: List[Exchange] = []
-        self.deadline = Deadline(timeout)
+        self.deadline = Deadline(timeout) if deadline is None else deadline
         self.client = IasoClient(environment, self.deadline, self.redactor,
                                  observer=self.exchanges.append)
         self.clock = clock
         self.calls: List[CallFinding] = []
+        self.stopped = ""       # why the walk stopped early: the steps left are not examined
+        self.short = ""         # the same in a few words, for each step not examined
 
     def close(self) -> None:
         self.client.close()
@@ -113,7 +124,8 @@ class Examiner:
                 launch_host: Optional[str], level: str,
                 restore: Optional[Tuple[str, RestoreTarget]]) -> Examination:
         """The walk, within the doctor's -t: a call still running at the deadline (or at
-        SIGTERM) ends as the probes' calls do, and the walk goes on with what is left."""
+        SIGTERM) ends as the probes' calls do; a step without a fair share of the time left is
+        not started, and neither is any step after it (``stopped`` says why)."""
         self.deadline.arm()
         try:
             return self._walk(job_id, job_host, launch_host, level, restore)
@@ -126,8 +138,9 @@ class Examiner:
         profile = self.environment.profile
         life = self._call("life", {}, _alive)
         health = self._call("health", {}, self._health)
-        auth = self._login()
-        listing = self._listing() if "vm_list" in profile.endpoints else None
+        auth = self._step("login", self._login)
+        listing = (self._step("vm_list", self._listing) if "vm_list" in profile.endpoints
+                   else None)
         status = None
         if job_id:
             status = self._call("job_status", {"job_id": job_id, "hostname": job_host or ""},
@@ -165,6 +178,7 @@ class Examiner:
         else:
             self._skip("restore", "not launched: give --launch --restore NAME to restore a "
                                   "test file")
+        self.deadline.disarm()   # every call is made: the report is not to be cut
         verdicts = (
             _verdict("check_iaso_life", life),
             _verdict("check_iaso_health", health),
@@ -177,7 +191,46 @@ class Examiner:
             (_verdict("job status", status),) if status is not None else ())
         return Examination(self.environment.name, self.environment.base_url,
                            f"version {profile.version}, base {profile.base}",
-                           tuple(self.calls), verdicts)
+                           tuple(self.calls), verdicts, self.stopped)
+
+    # --- the time each step is given -----------------------------------------------------------
+
+    def _out_of_time(self) -> bool:
+        """True once the walk must stop: a stop signal came, or the time left is less than a
+        fair share for one more call (``stopped`` then says which)."""
+        if self.stopped:
+            return True
+        if self.deadline.stopped_by:
+            self.short = f"stopped by {signal.Signals(self.deadline.stopped_by).name}"
+            self.stopped = f"{self.short} after {self.deadline.elapsed():.1f} s"
+            return True
+        left, share = self.deadline.remaining(), self.client.transport.fair_share()
+        if left < share:
+            self.short = f"out of time (-t {self.deadline.timeout:g})"
+            self.stopped = (f"out of time: {left:.2f} s of the walk's -t "
+                            f"{self.deadline.timeout:g} left, a call needs {share:.2f} s "
+                            "(give a longer -t)")
+            return True
+        return False
+
+    def _step(self, role: str, examine: Callable[[], CallFinding]) -> CallFinding:
+        """One call of the walk, if there is time for it; else recorded as not examined."""
+        if self._out_of_time():
+            return self._not_examined(role)
+        try:
+            finding = examine()
+        except (DeadlineReached, Terminated) as exc:   # landed outside the call itself
+            self.short = self.short or exc.message
+            self.stopped = self.stopped or exc.message
+            return self._not_examined(role)
+        self.calls.append(finding)
+        return finding
+
+    def _not_examined(self, role: str) -> CallFinding:
+        finding = CallFinding(role, "", "", "", (), (), State.UNKNOWN,
+                              f"not examined: {self.short}", examined=False)
+        self.calls.append(finding)
+        return finding
 
     def _call(self, role: str, params: Dict[str, Any],
               judge: Callable[[Answer], Judgement]) -> Optional[CallFinding]:
@@ -185,7 +238,11 @@ class Examiner:
         if role not in profile.endpoints:
             self._skip(role, "not in the profile")
             return None
-        endpoint = profile.endpoint(role)
+        return self._step(role, lambda: self._called(role, params, judge))
+
+    def _called(self, role: str, params: Dict[str, Any],
+                judge: Callable[[Answer], Judgement]) -> CallFinding:
+        endpoint = self.environment.profile.endpoint(role)
         before = len(self.exchanges)
         details: Tuple[str, ...] = ()
         answer: Optional[Answer] = None
@@ -193,14 +250,13 @@ class Examiner:
             answer = self.client.call(role, params)
             judgement = judge(answer)
             state, verdict, details = judgement.state, judgement.verdict, judgement.details
+        except (DeadlineReached, Terminated):
+            raise
         except IasoError as exc:
             state, verdict = state_for(exc), exc.message
-        finding = self._finding(endpoint, self.exchanges[before:], answer, details, state,
-                                verdict)
-        self.calls.append(finding)
-        return finding
+        return self._finding(endpoint, self.exchanges[before:], answer, details, state, verdict)
 
-    def _login(self) -> Optional[CallFinding]:
+    def _login(self) -> CallFinding:
         before = len(self.exchanges)
         endpoint = self.environment.profile.endpoint("login")
         try:
@@ -208,17 +264,19 @@ class Examiner:
             seconds = login.lifetime()
             lifetime = ("unknown (no expiry field, not a JWT)" if seconds is None
                         else f"{seconds:.0f} s")
-            finding = self._finding(endpoint, self.exchanges[before:], login.answer,
-                                    (f"token: found (masked), lifetime {lifetime}",), State.OK,
-                                    "login accepted")
+            return self._finding(endpoint, self.exchanges[before:], login.answer,
+                                 (f"token: found (masked), lifetime {lifetime}",), State.OK,
+                                 "login accepted")
+        except (DeadlineReached, Terminated):
+            raise
         except IasoError as exc:
-            finding = self._finding(endpoint, self.exchanges[before:], None, (),
-                                    state_for(exc), exc.message)
-        self.calls.append(finding)
-        return finding
+            return self._finding(endpoint, self.exchanges[before:], None, (),
+                                 state_for(exc), exc.message)
 
     def _launch(self, role: str, params: Dict[str, Any], hostname: str,
                 label: Optional[str] = None) -> Optional[CallFinding]:
+        """A call that starts a job, then one status read of it: never sent without a fair
+        share of the time left (``_step``), so that its answer can be read."""
         launched: List[Any] = []
 
         def judge(answer: Answer) -> Judgement:
@@ -297,6 +355,8 @@ class Examiner:
                 count += 1
                 if count >= wanted:
                     break
+        except (DeadlineReached, Terminated):
+            raise
         except IasoError as exc:
             finding = CallFinding("vm_list", request, "", f"after {listing.progress.shown()}",
                                   (), (), state_for(exc), self._shown(exc.message))
@@ -311,7 +371,6 @@ class Examiner:
                 + (f", total announced {total}" if total is not None else ""), fields, (),
                 State.OK, f"listing readable: {count} entries read"
                 + (f" of {total}" if total is not None else ""))
-        self.calls.append(finding)
         return finding
 
     def _finding(self, endpoint: Endpoint, exchanges: List[Exchange], answer: Optional[Answer],
