@@ -40,6 +40,9 @@ def process_age() -> float:
         return 0.0
 
 
+FAIR_SHARE = 1.0
+
+
 def reserve_for(timeout: float) -> float:
     """Seconds kept back from -t to report and exit: a tenth, between 0.2 and 1 s."""
     return min(1.0, max(0.2, timeout * 0.1))
@@ -61,6 +64,12 @@ class Deadline:
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started
+
+    def fair_share(self) -> float:
+        """The least time a call must have been given for the deadline's cut to count against
+        the API: 1 s, or a quarter of the budget under a short -t. A call given less was cut
+        by the probe's own earlier steps (``OutOfTime``)."""
+        return min(FAIR_SHARE, 0.25 * self.budget)
 
     def check(self) -> None:
         if time.monotonic() >= self.at:

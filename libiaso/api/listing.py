@@ -40,6 +40,7 @@ from ..errors import (
     ApiTimeout,
     ListingDefect,
     NotJson,
+    OutOfTime,
     TransportError,
     WrongType,
 )
@@ -299,7 +300,7 @@ class Listing:
             raise ApiStatusError(f"the listing stopped after {self.progress.shown()}: "
                                  f"{exc.message}", api_message=exc.api_message, url=exc.url,
                                  status=exc.status, elapsed=exc.elapsed) from None
-        except (TransportError, ApiTimeout) as exc:
+        except (TransportError, ApiTimeout, OutOfTime) as exc:
             raise type(exc)(f"the listing stopped after {self.progress.shown()}: "
                             f"{exc.message}", url=exc.url, status=exc.status,
                             elapsed=exc.elapsed) from None

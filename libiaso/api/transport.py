@@ -14,6 +14,7 @@ from __future__ import annotations
 import errno
 import http.client
 import logging
+import math
 import os
 import socket
 import ssl
@@ -35,12 +36,13 @@ from urllib.parse import urljoin
 
 from .. import __version__
 from ..config.settings import NO_PROXY, PROXY_FROM_ENVIRONMENT, Environment
-from ..deadline import Deadline
+from ..deadline import Deadline, DeadlineReached
 from ..errors import (
     ApiTimeout,
     BodyTooLarge,
     ConfigError,
     ConnectError,
+    OutOfTime,
     ProbeInterrupted,
     RedirectRefused,
     TlsError,
@@ -108,6 +110,18 @@ def transport_origin(url: str) -> Optional[Origin]:
     return scheme, parsed.host.lower(), parsed.port or DEFAULT_PORTS[scheme]
 
 
+class Attempt:
+    """One exchange as its error mapping needs it: the answers opened (to close them, and to
+    tell a cut answer from a refused connection) and the time the deadline left it."""
+
+    def __init__(self) -> None:
+        self.responses: List[Any] = []
+        self.given = math.inf           # seconds of the deadline left when it was sent
+        self.clipped = False            # its socket timeouts were cut to the deadline
+        self.read_timeout = 0.0
+        self.after = 0.0                # seconds of the run spent before it was sent
+
+
 class Transport:
     """All HTTP of one probe run with one environment, to its base URL's origin only."""
 
@@ -117,7 +131,7 @@ class Transport:
         self.redactor = redactor
         self.origin: Optional[Origin] = None
         self._session: Optional[requests.Session] = None
-        self._read_timeout = environment.timeouts.read
+        self.slowest = 0.0      # the slowest complete answer of this run, in seconds
 
     def close(self) -> None:
         if self._session is not None:
@@ -199,29 +213,37 @@ class Transport:
 
     def _send(self, method: str, url: str, body: Any, headers: Mapping[str, str],
               started: float) -> Tuple[int, bytes, Mapping[str, str]]:
-        opened: List[Any] = []
+        attempt = Attempt()
+        sent = time.monotonic()
         try:
-            with self._wire_errors(url, started, opened):
-                response = self._open(method, url, body, headers, started, opened)
+            with self._wire_errors(url, started, attempt):
+                response = self._open(method, url, body, headers, started, attempt)
                 raw = self._read_bounded(response, url, started)
-                return response.status_code, raw, response.headers
+            self.slowest = max(self.slowest, time.monotonic() - sent)
+            return response.status_code, raw, response.headers
         finally:
-            for response in opened:
+            for response in attempt.responses:
                 response.close()
 
     def _open(self, method: str, url: str, body: Any, headers: Mapping[str, str],
-              started: float, opened: List[Any]) -> requests.Response:
+              started: float, attempt: Attempt) -> requests.Response:
         """Send one request to the configured origin; the answer's headers read, its body
-        not yet (``opened`` gets the response, for closing and for telling a cut answer)."""
+        not yet (``attempt`` gets the response, and the time the deadline left it)."""
         import requests
 
         session = self.session()
         remaining = self.deadline.remaining()
         if remaining <= 0:
-            raise ApiTimeout(f"no time left to call {short_url(url)} within the probe deadline",
-                             url=url, elapsed=time.monotonic() - started)
+            raise OutOfTime(f"no time left to call {short_url(url)} within the probe's deadline "
+                            f"(-t {self.deadline.timeout:g}): earlier steps took "
+                            f"{self.deadline.elapsed():.1f} s", url=url,
+                            elapsed=time.monotonic() - started)
         timeouts = self.environment.timeouts
         timeout = (min(timeouts.connect, remaining), min(timeouts.read, remaining))
+        if remaining < attempt.given:
+            attempt.given, attempt.after = remaining, self.deadline.elapsed()
+        attempt.clipped = remaining < max(timeouts.connect, timeouts.read)
+        attempt.read_timeout = timeout[1]
         if isinstance(body, FormBody):
             request = requests.Request(method, url, data=dict(body), headers=dict(headers))
         else:
@@ -231,21 +253,22 @@ class Transport:
             raise RedirectRefused(f"{_shown(url, self.redactor)} is not on the configured "
                                   "origin: not sent", url=url,
                                   elapsed=time.monotonic() - started)
-        self._read_timeout = timeout[1]
         response = session.send(prepared, timeout=timeout, allow_redirects=False,
                                 stream=True, verify=session.verify,
                                 proxies=session.proxies, cert=session.cert)
-        opened.append(response)
+        attempt.responses.append(response)
         return response
 
     @contextmanager
-    def _wire_errors(self, url: str, started: float, opened: List[Any]) -> Iterator[None]:
+    def _wire_errors(self, url: str, started: float, attempt: Attempt) -> Iterator[None]:
         """Every failure of an exchange, sending or reading, as one ``libiaso.errors`` class."""
         import requests
 
         try:
             yield
         except ProbeInterrupted as exc:
+            if isinstance(exc, DeadlineReached):
+                self._unless_cut_short(url, started, attempt)
             raise ApiTimeout(f"no complete answer from {short_url(url)} after "
                              f"{time.monotonic() - started:.1f} s: {exc.message}", url=url,
                              elapsed=time.monotonic() - started) from None
@@ -253,11 +276,13 @@ class Transport:
             raise TlsError(f"TLS failure with {short_url(url)}: {tls_reason(exc)}", url=url,
                            elapsed=time.monotonic() - started) from None
         except (requests.exceptions.ConnectTimeout, requests.exceptions.ReadTimeout):
+            if attempt.clipped:
+                self._unless_cut_short(url, started, attempt)
             raise ApiTimeout(f"no answer from {short_url(url)} within "
-                             f"{self._read_timeout:.1f} s", url=url,
+                             f"{attempt.read_timeout:.1f} s", url=url,
                              elapsed=time.monotonic() - started) from None
         except requests.exceptions.ConnectionError as exc:
-            if opened:
+            if attempt.responses:
                 raise TransportError(f"the answer from {short_url(url)} was cut short", url=url,
                                      elapsed=time.monotonic() - started) from None
             broken = answer_problem(exc)
@@ -283,6 +308,22 @@ class Transport:
                                  f"{_first_reason(exc)}", url=url,
                                  elapsed=time.monotonic() - started) from None
 
+    def _unless_cut_short(self, url: str, started: float, attempt: Attempt) -> None:
+        """The deadline cut this exchange: ``OutOfTime`` if it was sent with less than its
+        fair share of -t left (the probe's earlier steps used the time, not this answer). The
+        fair share is the deadline's, or twice the slowest answer of the run if longer: an API
+        that answered in 0.9 s is not hanging when a call given 0.8 s is cut."""
+        if attempt.given < self.fair_share():
+            raise OutOfTime(f"no time left for {short_url(url)}: sent with {attempt.given:.2f} s "
+                            f"of the probe's deadline (-t {self.deadline.timeout:g}) left, after "
+                            f"{attempt.after:.1f} s of earlier steps", url=url,
+                            elapsed=time.monotonic() - started) from None
+
+    def fair_share(self) -> float:
+        """The least time a call must be given for the deadline's cut to count against the
+        API: the deadline's fair share, or twice the slowest answer of the run if longer."""
+        return max(self.deadline.fair_share(), 2 * self.slowest)
+
     # --- streamed answers ----------------------------------------------------------------------
 
     @contextmanager
@@ -294,33 +335,33 @@ class Transport:
         2xx is read whole (within ``max_body_bytes``) for its reason."""
         started = time.monotonic()
         self.session()
-        opened: List[Any] = []
+        attempt = Attempt()
         try:
             for _hop in range(MAX_REDIRECTS + 1):
-                with self._wire_errors(url, started, opened):
-                    response = self._open(method, url, body, headers, started, opened)
+                with self._wire_errors(url, started, attempt):
+                    response = self._open(method, url, body, headers, started, attempt)
                 status = response.status_code
                 if status in REDIRECT_STATUSES:
                     method, url, body = self._next_hop(method, url, body, status,
                                                        response.headers, started)
                     continue
                 if not 200 <= status < 300:
-                    with self._wire_errors(url, started, opened):
+                    with self._wire_errors(url, started, attempt):
                         raw = self._read_bounded(response, url, started)
                     yield StreamedReply(url, status, response.headers, iter((raw,)), started)
                     return
                 yield StreamedReply(url, status, response.headers,
-                                    self._pieces(response, url, started, limit, opened),
+                                    self._pieces(response, url, started, limit, attempt),
                                     started)
                 return
             raise RedirectRefused(f"more than {MAX_REDIRECTS} redirects from {short_url(url)}",
                                   url=url, elapsed=time.monotonic() - started)
         finally:
-            for response in opened:
+            for response in attempt.responses:
                 response.close()
 
     def _pieces(self, response: requests.Response, url: str, started: float, limit: int,
-                opened: List[Any]) -> Iterator[bytes]:
+                attempt: Attempt) -> Iterator[bytes]:
         declared = response.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > limit:
             raise BodyTooLarge(f"the answer from {short_url(url)} announces {int(declared)} "
@@ -329,7 +370,7 @@ class Transport:
         size = 0
         chunks = response.iter_content(chunk_size=STREAM_PIECE)
         while True:
-            with self._wire_errors(url, started, opened):
+            with self._wire_errors(url, started, attempt):
                 chunk = next(chunks, None)
                 self.deadline.check()
             if chunk is None:

@@ -32,7 +32,14 @@ import nagiosplugin
 
 from ..api.client import IasoClient
 from ..deadline import Terminated
-from ..errors import ApiStatusError, ApiTimeout, ProbeUsageError, ServiceError, TransportError
+from ..errors import (
+    ApiStatusError,
+    ApiTimeout,
+    OutOfTime,
+    ProbeUsageError,
+    ServiceError,
+    TransportError,
+)
 from ..run.measurement import FAILURE, ApiResource, FailureContext, IasoSummary, failure_of
 from ..run.probe_run import ProbeRun
 from ..states import State
@@ -255,6 +262,7 @@ class JobRun(ApiResource):
                     track = JobTrack(target.label, target.hostname, entry.job_id,
                                      min(entry.started_at, self.clock()),
                                      target=target.identity)
+                    track.last_seen_at = max(track.launched_at, self.clock())   # listed now
                     log.info("%s of %s: following job %s, launched at %s by another run",
                              self.kind, target.label, entry.job_id, stamp(entry.started_at))
                     self.tracks.append(track)
@@ -269,9 +277,20 @@ class JobRun(ApiResource):
             self.adopted = len(chosen) - len(pending)
             if checkpoint is not None:
                 checkpoint()
+        deadline = self.run.deadline
         for target, track in pending:
+            if not client.has_time():
+                with deadline.held():
+                    track.not_launched(f"{self.kind} not launched: no time left in the probe's "
+                                       f"deadline (-t {deadline.timeout:g}) after "
+                                       f"{deadline.elapsed():.1f} s; launched next run")
+                continue
             try:
                 job_id = target.launch(client)
+            except OutOfTime as exc:
+                with deadline.held():
+                    track.not_launched(f"{self.kind} launch cut: {exc.message}; the job "
+                                       "listing, or a new launch, next run")
             except ServiceError as exc:
                 again = isinstance(exc, TransportError) or (
                     isinstance(exc, ApiStatusError) and exc.status in TRANSIENT_STATUSES)
@@ -312,6 +331,11 @@ class JobRun(ApiResource):
                 continue
             except ServiceError as exc:   # said as what it is: nothing launched without it
                 exc.message = f"the job listing of {target.hostname} failed: {exc.message}"
+                exc.args = (exc.message,)
+                raise
+            except OutOfTime as exc:      # the listings of the set outlast -t: nothing launched
+                exc.message = (f"the job listings of {len(targets)} targets need more than -t: "
+                               f"{exc.message}")
                 exc.args = (exc.message,)
                 raise
             fresh = [e for e in entries if str(e.job_id) not in known]

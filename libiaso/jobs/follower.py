@@ -10,11 +10,12 @@ API for a moment: a 404 on its first polls is retried. Following never cancels o
 Every request sent leaves a mark on its job: the answer, or why there is none. A request still
 in flight when the probe must stop (its deadline, SIGTERM) is recorded as unanswered, and so,
 in a stateful run, is a job the run had no time to ask about: a job never goes unpolled
-silently. One exception, so that the probe's own deadline is not blamed on the API: while
-following a job that has answered during this run, a poll the deadline cuts before it was
-overdue (pending less than ``OVERDUE`` seconds, or one poll interval if longer) shows only
-that the deadline came, and the job keeps its last answer. Each answer is applied to its job
-whole, signals held.
+silently. The probe's own deadline is not blamed on the API, though: while following a job
+that has answered during this run, a poll the deadline cuts before it was overdue (pending
+less than ``OVERDUE`` seconds, or one poll interval if longer) shows only that the deadline
+came, and the job keeps its last answer; a poll the transport cut for being sent with less than
+its fair share of -t (``OutOfTime``) is, when following, no poll at all, and in a stateful run
+a job not asked. Each answer is applied to its job whole, signals held.
 """
 from __future__ import annotations
 
@@ -28,7 +29,13 @@ from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple, Union
 from ..api.answers import JobNotVisible, JobStatus
 from ..api.client import IasoClient
 from ..deadline import Deadline, Terminated
-from ..errors import ApiStatusError, ProbeInterrupted, ServiceError, TransportError
+from ..errors import (
+    ApiStatusError,
+    OutOfTime,
+    ProbeInterrupted,
+    ServiceError,
+    TransportError,
+)
 from .calls import read_status
 from .outcomes import OutcomeTable
 from .track import JobTrack
@@ -59,6 +66,7 @@ class JobFollower:
         self.interrupted: Optional[ProbeInterrupted] = None
         self._intervals: Dict[int, float] = {}
         self._answered: Set[int] = set()
+        self._following = False
 
     def poll_once(self, tracks: Sequence[JobTrack]) -> None:
         """One status request for every job not yet finished (a stateful probe run)."""
@@ -78,6 +86,7 @@ class JobFollower:
         return max(0.0, self.interval - since_launch)
 
     def _run(self, schedule: List[Tuple[float, JobTrack]], repeat: bool) -> None:
+        self._following = repeat
         order = itertools.count()
         queue = [(due, next(order), track) for due, track in schedule]
         heapq.heapify(queue)
@@ -152,17 +161,25 @@ class JobFollower:
         with self.deadline.held():
             return track, self._apply(track, future.result())
 
-    def _fetch(self, track: JobTrack) -> Union[JobStatus, ServiceError]:
-        """In a pool thread: one status request; the answer or the API's failure."""
+    def _fetch(self, track: JobTrack) -> Union[JobStatus, ServiceError, OutOfTime]:
+        """In a pool thread: one status request; the answer, the API's failure, or the
+        deadline's cut of a request sent too late to count against the API."""
         try:
             return read_status(self.client, track.job_id, track.hostname)
-        except ServiceError as exc:
+        except (ServiceError, OutOfTime) as exc:
             return exc
 
-    def _apply(self, track: JobTrack, result: Union[JobStatus, ServiceError]) -> Optional[float]:
+    def _apply(self, track: JobTrack, result: Union[JobStatus, ServiceError, OutOfTime]
+               ) -> Optional[float]:
         """In the main thread: record a poll; the delay before the next, None to stop."""
         key = id(track)
         interval = self._intervals.get(key, self.interval)
+        if isinstance(result, OutOfTime):
+            if self._following:      # the job keeps what it last said, or "still starting"
+                log.info("job %s of %s: %s", track.job_id, track.hostname, result.message)
+            else:
+                track.unanswered(f"not asked this run: {result.message}")
+            return None
         if isinstance(result, ApiStatusError) and result.status == 404 \
                 and track.last_seen_at is None and track.unseen_polls + 1 < NOT_FOUND_POLLS:
             track.unseen_polls += 1

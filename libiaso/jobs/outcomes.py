@@ -15,7 +15,7 @@ from typing import Dict, Mapping, NamedTuple, Optional
 
 from ..config.settings import JobSettings
 from ..states import State
-from .track import FINAL_CATEGORIES, NO_ANSWER, UNREADABLE, JobTrack
+from .track import FINAL_CATEGORIES, NO_ANSWER, NOT_LAUNCHED, UNREADABLE, JobTrack
 
 DEFAULT_OUTCOMES: Dict[str, str] = {
     "completed": "ok",
@@ -84,6 +84,8 @@ def assess(track: JobTrack, table: OutcomeTable, settings: JobSettings, now: flo
     """The state of one job and why, from what its track records."""
     if track.job_id is None:
         message = track.error or "not started"
+        if track.problem_kind == NOT_LAUNCHED:
+            return Finding(State.UNKNOWN, message, "not launched this run")
         return Finding(State.CRITICAL, message, message)
     category = table.category(track.status)
     if track.ended_at is not None and category in FINAL_CATEGORIES:

@@ -11,7 +11,8 @@ FINAL_CATEGORIES = ("ok", "warning", "critical")
 # Why this run's status request for a job gave nothing to go on.
 NO_ANSWER = "no answer"      # no complete answer, or not asked: the last answer ages
 UNREADABLE = "unreadable"    # an answer came, and it is an error or cannot be believed
-PROBLEM_KINDS = (NO_ANSWER, UNREADABLE)
+NOT_LAUNCHED = "not launched"   # no launch, or one cut, for lack of this run's time
+PROBLEM_KINDS = (NO_ANSWER, UNREADABLE, NOT_LAUNCHED)
 
 TIME_FIELDS = ("launched_at", "last_seen_at", "percent_changed_at", "waiting_since", "ended_at")
 
@@ -122,6 +123,12 @@ class JobTrack:
         self.problem_kind = None
         self.launch_again = again
 
+    def not_launched(self, message: str) -> None:
+        """The run had no fair share of its time left to launch, or its launch request was
+        cut by the probe's deadline: nothing is known of the target, launched again next run."""
+        self.not_started(message, again=True)
+        self.problem_kind = NOT_LAUNCHED
+
     def started(self, job_id: Any) -> None:
         """The launch answered with this job ID."""
         self.job_id = job_id
@@ -199,7 +206,9 @@ class JobTrack:
         kind = data.get("problem_kind")
         if kind is not None and kind not in PROBLEM_KINDS:
             raise ValueError("'problem_kind' is not a known kind")
-        if job_id is None:
+        if job_id is None and kind == NOT_LAUNCHED:
+            track.not_launched(data["error"])
+        elif job_id is None:
             track.not_started(data["error"], again)
         elif track.error is not None:
             # An error of an earlier version was final for a job with an ID; it is polled again.
