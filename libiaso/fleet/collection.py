@@ -5,8 +5,10 @@ VMs changed since the last complete listing (less ``since_overlap`` seconds, for
 disagree) are asked for and laid over the snapshot; otherwise, and every
 ``full_resync_hours`` (a deleted VM only leaves the fleet there), the whole fleet is listed. A
 listing whose pages do not add up (``ListingDefect``) is read again from the start
-``restarts`` times while time remains: a live listing may move while it is paged. What is
-returned is always a complete listing; anything less is an exception, never a partial fleet.
+``restarts`` times while time remains: a live listing may move while it is paged. A reading
+again that the deadline then cuts ends with the fault that made it (the listing still did not
+add up), not with the time it ran out of. What is returned is always a complete listing;
+anything less is an exception, never a partial fleet.
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from typing import Callable, Dict, List, NamedTuple, Optional, Tuple
 from ..api.client import IasoClient
 from ..api.listing import Listing, ListingLimits
 from ..config.settings import Environment
-from ..errors import ListingDefect
+from ..errors import ApiTimeout, ListingDefect, OutOfTime
 from .inventory import EntryReader, Vm, Vocabulary
 from .snapshot import Snapshot
 
@@ -79,6 +81,7 @@ def collect(client: IasoClient, environment: Environment, snapshot: Snapshot, *,
     notes: List[str] = []
     requests = 0
     attempt = 0
+    fault: Optional[ListingDefect] = None    # what made the listing be read again
     while True:
         attempt += 1
         started = wall()
@@ -93,7 +96,15 @@ def collect(client: IasoClient, environment: Environment, snapshot: Snapshot, *,
             if attempt > settings.restarts or clock() + (clock() - began) > cutoff:
                 raise   # no restart left, or no time for one more listing as long
             notes.append(f"listing read again from the start: {defect.message}")
+            fault = defect
             continue
+        except (ApiTimeout, OutOfTime) as exc:
+            if fault is None:
+                raise
+            raise ListingDefect(f"{fault.message}; read again from the start, that reading "
+                                f"ran out of time after {listing.progress.shown()}",
+                                received=fault.received, total=fault.total, url=fault.url,
+                                elapsed=exc.elapsed) from None
         requests += listing.progress.requests
         break
     if since is None:

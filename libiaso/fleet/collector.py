@@ -15,11 +15,11 @@ from typing import Callable, Dict, Iterable, List, NamedTuple, Optional, Tuple
 from ..api.client import IasoClient
 from ..config.settings import Environment
 from ..deadline import Deadline
-from ..errors import ConfigError
+from ..errors import ConfigError, OutOfTime
 from ..redaction import Redactor
 from .collection import Collection, basis, collect
 from .core_hosts import CoreHosts
-from .delivery import Delivered, route_of
+from .delivery import Delivered, Route, given_its_time, route_of, time_needed
 from .freshness import FleetJudgement, Judge, Tally, Verdict, rank
 from .passive import PassiveResult, Refresh, group_result, vm_line, vm_result
 from .snapshot import SnapshotFile, snapshot_path
@@ -76,14 +76,21 @@ class Collector:
         if hosts is not None and hosts.skipped:
             notes.append(f"{hosts.skipped} host names of the core skipped: not usable as names")
         path = snapshot_path(settings.state_dir, env.name)
-        with SnapshotFile(path, self.deadline) as kept:
+        share = self.deadline.fair_share()
+        least = 0.5 if route is None else time_needed(route, self.deadline)
+        late: Optional[OutOfTime] = None
+        with SnapshotFile(path, self.deadline, margin=share + least) as kept:
             snapshot = kept.read(basis(env))
             notes.extend(kept.notes)
             if self.full:
                 snapshot.listed_at = snapshot.full_at = None
             now = self.wall()
-            reserve = 0.5 if route is None else max(1.0, 0.25 * self.deadline.remaining())
-            cutoff = self.monotonic() + max(0.5, self.deadline.remaining() - reserve)
+            remaining = self.deadline.remaining()
+            reserve = least if route is None else max(least, 0.25 * remaining)
+            if remaining - reserve < share:
+                raise OutOfTime(self._no_time_to_list(kept, remaining, reserve, route),
+                                elapsed=self.deadline.elapsed())
+            cutoff = self.monotonic() + (remaining - reserve)
             collection = collect(self.client, env, snapshot, now=now, cutoff=cutoff,
                                  clock=self.monotonic, wall=self.wall)
             notes.extend(collection.notes)
@@ -102,8 +109,13 @@ class Collector:
                 first = set(snapshot.left)      # a core too slow for all: no tail left for ever
                 ordered = sorted(group_results + vm_results,
                                  key=lambda r: f"{r.host}!{r.service}" not in first)
+                given = self.deadline.remaining()
                 delivered = route.deliver(ordered, self.deadline, now)
                 snapshot.left = [f"{r.host}!{r.service}" for r in delivered.left]
+                if delivered.left and not given_its_time(route, self.deadline, given):
+                    late = OutOfTime(self._no_time_to_deliver(route, given, delivered,
+                                                              len(ordered)),
+                                     elapsed=self.deadline.elapsed())
             if refresh is not None and hosts is not None:
                 refresh.delivered(r for r in delivered.sent if r.key)
                 refresh.forget_except(vm_keys)
@@ -116,6 +128,8 @@ class Collector:
             else:
                 notes.append(f"the API listed no VM where the last listing had "
                              f"{len(snapshot.vms)}: the snapshot is kept")
+        if late is not None:
+            raise late    # the snapshot kept what was sent, and the rest goes first next run
         outcome = Delivery(
             route=route.name if route is not None else "none", groups=len(group_results),
             vms=len(vm_results), sent=len(delivered.sent),
@@ -124,6 +138,25 @@ class Collector:
             groups_dropped=len(groups) - len(kept_groups))
         return CollectorOutcome(collection, judgement, outcome, tuple(notes))
 
+    def _no_time_to_list(self, kept: SnapshotFile, remaining: float, reserve: float,
+                         route: Optional[Route]) -> str:
+        deadline = self.deadline
+        before = (f"the fleet snapshot was locked by another run for {kept.waited:.1f} s"
+                  if kept.waited else f"earlier steps took {deadline.elapsed():.1f} s")
+        after = f"the delivery ({route.name})" if route is not None else "the report"
+        return (f"no time left for the listing: {before}, {remaining:.1f} s of the deadline "
+                f"(-t {deadline.timeout:g}) left, {reserve:.1f} s of it kept for {after}, "
+                f"where the listing needs at least {deadline.fair_share():.1f} s")
+
+    def _no_time_to_deliver(self, route: Route, given: float, delivered: Delivered,
+                            total: int) -> str:
+        deadline = self.deadline
+        refused = f", {len(delivered.refused)} refused" if delivered.refused else ""
+        return (f"{len(delivered.left)} of {total} results not delivered{refused}: the delivery "
+                f"({route.name}) began with {given:.1f} s of the deadline (-t "
+                f"{deadline.timeout:g}) left, after {deadline.budget - given:.1f} s of earlier "
+                f"steps (listing, judging), where it needs {time_needed(route, deadline):.1f} "
+                "s; those left go first next run")
 
     def _judged(self, collection: Collection, now: float, hosts: Optional[CoreHosts],
                 refresh: Optional[Refresh]) -> Tuple[Judge, List[PassiveResult], List[str]]:

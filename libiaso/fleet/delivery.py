@@ -17,6 +17,11 @@
 A route that cannot be used at all raises ``DeliveryError`` (UNKNOWN: ours to fix). Results the
 core refuses one by one (an object it does not have) are returned as refused; results not
 tried before the deadline are returned as left, for the next run.
+
+Each route says how much of the deadline it starts no step within (``floor``); the collector
+keeps ``time_needed`` back from the listing for it (the floor and a fair share of -t to work in),
+and results left count against the core only when the delivery began with at least the floor
+and half that share (``given_its_time``): below it, the probe's earlier steps used the time.
 """
 from __future__ import annotations
 
@@ -55,6 +60,23 @@ class Route(Protocol):
                 now: float) -> Delivered:
         """Hand ``results`` to the core; ``now`` is the results' time (epoch seconds)."""
 
+    def floor(self, deadline: Deadline) -> float:
+        """Seconds of ``deadline`` under which the route starts no delivery step."""
+
+
+def time_needed(route: Route, deadline: Deadline) -> float:
+    """Seconds of ``deadline`` the delivery must still have when it begins: its floor, and a
+    fair share of -t to hand results over in. The collector keeps at least this back from the
+    listing."""
+    return route.floor(deadline) + deadline.fair_share()
+
+
+def given_its_time(route: Route, deadline: Deadline, given: float) -> bool:
+    """Whether a delivery that began with ``given`` seconds left had time enough for the
+    results it left to count against the core: its floor and half a fair share to work in.
+    Less, and the probe's own earlier steps (listing, judging) used the time."""
+    return given >= route.floor(deadline) + deadline.fair_share() / 2
+
 
 def nagios_escaped(text: str) -> str:
     """A value for a Nagios spool record or command: backslashes and newlines escaped as the
@@ -72,6 +94,9 @@ class SpoolDirectory:
 
     def __init__(self, directory: str) -> None:
         self.directory = directory
+
+    def floor(self, deadline: Deadline) -> float:
+        return RESERVE
 
     def deliver(self, results: Sequence[PassiveResult], deadline: Deadline,
                 now: float) -> Delivered:
@@ -147,6 +172,9 @@ class CommandFile:
 
     def __init__(self, path: str) -> None:
         self.path = path
+
+    def floor(self, deadline: Deadline) -> float:
+        return RESERVE     # _write gives up there
 
     def deliver(self, results: Sequence[PassiveResult], deadline: Deadline,
                 now: float) -> Delivered:
@@ -230,6 +258,12 @@ class Icinga2Api:
         self._local = threading.local()
         self._password: Optional[str] = None
 
+    def floor(self, deadline: Deadline) -> float:
+        """A call is started only while it can still be given a fair share of -t (its whole
+        timeout if that is shorter) before the last ``RESERVE`` seconds: one cut there was
+        given its time, and is left against the core."""
+        return RESERVE + min(self.settings.timeout, deadline.fair_share())
+
     def deliver(self, results: Sequence[PassiveResult], deadline: Deadline,
                 now: float) -> Delivered:
         if not results:
@@ -238,14 +272,16 @@ class Icinga2Api:
         sent: List[PassiveResult] = []
         refused: List[Tuple[PassiveResult, str]] = []
         fatal: List[DeliveryError] = []
+        cut: List[PassiveResult] = []    # calls the deadline cut (their timeout shortened)
         pending: Set[Future] = set()
         queue = list(results)
+        floor = self.floor(deadline)
         pool = ThreadPoolExecutor(max_workers=self.settings.concurrency,
                                   thread_name_prefix="iaso-icinga2")
         try:
             while (queue or pending) and not fatal and deadline.remaining() > RESERVE:
                 while queue and len(pending) < self.settings.concurrency * 2 and \
-                        deadline.remaining() > RESERVE + self.settings.timeout / 4:
+                        deadline.remaining() > floor:
                     result = queue.pop(0)
                     future = pool.submit(self._post, result, now, deadline)
                     future.result_ref = result  # type: ignore[attr-defined]
@@ -258,6 +294,9 @@ class Icinga2Api:
                     result = future.result_ref  # type: ignore[attr-defined]
                     try:
                         problem = future.result()
+                    except _Cut:
+                        cut.append(result)
+                        continue
                     except DeliveryError as exc:
                         fatal.append(exc)
                         queue.insert(0, result)
@@ -273,7 +312,7 @@ class Icinga2Api:
             pool.shutdown(wait=False)
         if fatal:
             raise fatal[0]   # what was taken before is sent again next run: no harm
-        return Delivered(sent, refused, queue)
+        return Delivered(sent, refused, cut + queue)
 
     def _credentials(self) -> None:
         from ..errors import ConfigError
@@ -300,6 +339,8 @@ class Icinga2Api:
 
     def _post(self, result: PassiveResult, now: float, deadline: Deadline) -> Optional[str]:
         """Send one result: None when taken, the API's reason when refused for this object;
+        ``_Cut`` when no answer came before the deadline, which had shortened the call's
+        timeout (the result is left, as one still in flight at the deadline would be);
         ``DeliveryError`` when the API cannot be used at all."""
         import requests
 
@@ -320,6 +361,8 @@ class Icinga2Api:
             raise DeliveryError(f"Icinga 2 API at {shown}: TLS failure: {tls_reason(exc)}",
                                 route=self.name) from None
         except requests.exceptions.Timeout:
+            if timeout < self.settings.timeout:
+                raise _Cut() from None
             raise DeliveryError(f"Icinga 2 API at {shown}: no answer within {timeout:.1f} s",
                                 route=self.name) from None
         except requests.exceptions.ConnectionError as exc:
@@ -341,6 +384,10 @@ class Icinga2Api:
             return self.redactor(_api_reason(answer) or f"HTTP {answer.status_code}")
         raise DeliveryError(f"Icinga 2 API at {shown} answered HTTP {answer.status_code}",
                             route=self.name)
+
+
+class _Cut(Exception):
+    """A call to Icinga 2's API cut at the deadline: its result is left for the next run."""
 
 
 def _result_code(answer: Any) -> Optional[int]:

@@ -6,9 +6,11 @@ grows older). The snapshot also remembers, per VM result, what was last delivere
 and when, so that an unchanged result is sent again only when due.
 
 One file per environment, ``<state_dir>/<env>/fleet.json``, locked for the length of a run (a
-forced check beside a scheduled one waits), replaced atomically and held against SIGALRM and
-SIGTERM while it is written. A snapshot that cannot be parsed is set aside with a note and the
-run lists the fleet whole: unlike a job's state, nothing is lost by starting afresh.
+forced check beside a scheduled one waits, while the time it needs after the lock is left: else
+``OutOfTime``, UNKNOWN, naming how long it waited), replaced atomically and held against
+SIGALRM and SIGTERM while it is written. A snapshot that cannot be parsed is set aside with a
+note and the run lists the fleet whole: unlike a job's state, nothing is lost by starting
+afresh.
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ import re
 from typing import IO, Any, Dict, Iterator, List, Optional
 
 from ..deadline import Deadline
-from ..errors import IasoError
+from ..errors import IasoError, OutOfTime
 from ..local_files import LocalFileError, hold_lock, open_regular, replace_file
 from .inventory import Vm
 
@@ -97,17 +99,37 @@ def snapshot_path(directory: str, environment: str) -> str:
 class SnapshotFile:
     """Exclusive use of one environment's snapshot for the length of a ``with`` block."""
 
-    def __init__(self, path: str, deadline: Deadline) -> None:
+    def __init__(self, path: str, deadline: Deadline, margin: float = 1.0) -> None:
         self.path = path
         self.deadline = deadline
+        self.margin = margin     # seconds of the deadline the run needs once it holds the lock
         self.notes: List[str] = []
+        self.waited = 0.0        # seconds another run's lock was waited for
         self._lock: Optional[IO[bytes]] = None
 
     def __enter__(self) -> SnapshotFile:
+        began = self.deadline.elapsed()
+        left = [math.inf]    # what the deadline had left when the lock was last found taken
+
+        def remaining() -> float:     # asked by hold_lock only while another run holds it
+            left[0] = self.deadline.remaining()
+            return left[0]
+
         try:
-            self._lock = hold_lock(self.path, self.deadline.remaining, 1.0)
+            self._lock = hold_lock(self.path, remaining, self.margin)
         except LocalFileError as exc:
+            if left[0] < self.margin:
+                waited = self.deadline.elapsed() - began
+                raise OutOfTime(
+                    f"no time left for the listing: the fleet snapshot {self.path} stayed "
+                    f"locked by another run for {waited:.1f} s, {left[0]:.1f} s of the deadline "
+                    f"(-t {self.deadline.timeout:g}) left, where the listing and what follows "
+                    f"need {self.margin:.1f} s", elapsed=self.deadline.elapsed()) from None
             raise SnapshotError(str(exc.strerror)) from None
+        if left[0] != math.inf:
+            self.waited = self.deadline.elapsed() - began
+            self.notes.append(f"the fleet snapshot was locked by another run: waited "
+                              f"{self.waited:.1f} s")
         return self
 
     def __exit__(self, *exc_info: object) -> None:
