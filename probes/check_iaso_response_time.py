@@ -5,12 +5,12 @@ average response time against -w/-c. An answer that never comes within the timeo
 and the time waited is still reported.
 
 All N samples share the probe's -t. A sample is only started when the time left can hold it: the
-pause, then a quarter more than the slowest answer so far, and never less than the deadline's
-fair share. A sample not started, or cut by the deadline after being sent with less than its
-fair share (``OutOfTime``), is not a sample: it is never averaged in, the samples taken are
-judged, and the output says "k of N samples within -t". The shortfall alone never makes the
-result worse than the thresholds make it; with no sample complete at all, the failure of the
-first decides (a hang given its fair share is CRITICAL, a call given less UNKNOWN).
+pause, then the time its cut would count against the API (twice the slowest answer so far, at
+least the deadline's fair share, at most half the budget), so a sample started and cut is the
+API's failure (CRITICAL). A sample not started, or cut though sent with less (``OutOfTime``, a
+race), is not a sample: it is never averaged in, the samples taken are judged, and the output
+says "k of N samples within -t". The shortfall alone never changes the state the thresholds
+give; with no sample complete at all, the failure of the first decides.
 """
 from __future__ import annotations
 
@@ -38,9 +38,6 @@ OPTIONS = [
 ]
 
 # --- acquisition -------------------------------------------------------------------------------
-
-
-HEADROOM = 1.25   # a sample is started with a quarter more time than the slowest answer so far
 
 
 class ResponseTimes(ApiResource):
@@ -83,10 +80,11 @@ class ResponseTimes(ApiResource):
         yield from self.statistics()
 
     def needed(self, pause: float) -> float:
-        """Seconds a sample needs before it is started: the pause, then a quarter more than
-        the slowest answer so far, and at least the deadline's fair share."""
-        slowest = max(self.times, default=0.0)
-        return pause + max(self.run.deadline.fair_share(), HEADROOM * slowest)
+        """Seconds a sample needs before it is started: the pause, then the time its cut would
+        count against the API (the client's fair share: twice the slowest answer so far, at
+        least the deadline's share, at most half the budget). A sample is never sent only to
+        be cut and thrown away."""
+        return pause + self.run.client.fair_share()
 
     def metrics_on_failure(self, exc: ServiceError) -> Iterable[nagiosplugin.Metric]:
         if exc.elapsed is not None:

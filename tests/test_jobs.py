@@ -340,6 +340,7 @@ def test_follower_deadline_cut_blames_the_api_only_when_overdue(
     assert follower.asked == answers + 1, "one request left pending at the deadline"
     assert track.problem_kind == kind, track.error
     assert follower.cut_short == (0 if kind else 1)
+    assert (track.cut_pending is None) == bool(kind), "a dropped poll is said, not hidden"
     if answers:
         assert track.status == "Running" and track.percent == 30.0
 

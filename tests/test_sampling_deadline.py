@@ -58,7 +58,7 @@ class ScriptedClient:
     """The real client against the simulator, its answer times replaced by a script, and the
     deadline's cut modelled as the transport makes it: a call that would outlast the time left
     is cut at the deadline, ``OutOfTime`` if it was sent with less than its fair share (the
-    deadline's, or twice the slowest answer so far), else ``ApiTimeout``."""
+    real client's rule, fed with the scripted answer times), else ``ApiTimeout``."""
 
     def __init__(self, real: Any, clock: Clock, deadline: Deadline,
                  latencies: Sequence[float]) -> None:
@@ -75,7 +75,7 @@ class ScriptedClient:
         self.sent.append(given)
         if latency > given:
             self.clock.now += given
-            if given < max(self.deadline.fair_share(), 2 * self.slowest):
+            if given < self.fair_share():
                 raise OutOfTime(f"no time left for {role}: sent with {given:.2f} s left",
                                 elapsed=given)
             raise ApiTimeout(f"no complete answer from {role} after {given:.1f} s: stopped "
@@ -84,6 +84,10 @@ class ScriptedClient:
         self.clock.now += latency
         self.slowest = max(self.slowest, latency)
         return answer._replace(elapsed=latency)
+
+    def fair_share(self) -> float:
+        self.real.transport.slowest = self.slowest
+        return float(self.real.fair_share())
 
 
 class Measured:
@@ -134,17 +138,18 @@ def measure(config: Path, monkeypatch: pytest.MonkeyPatch, latencies: Sequence[f
 
 def test_ok_samples_that_cannot_fit_in_t_are_not_sent(config: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    """The review's case: answers in 2.0 s, -n 5 -t 10: four fit in the 9 s budget, the fifth
-    is not sent (it was sent with 1 s left and reported CRITICAL, time_min 1.0)."""
+    """The review's case: answers in 2.0 s, -n 5 -t 10: a sample needs 4 s left (twice the
+    slowest answer), so three are sent in the 9 s budget (the fifth was sent with 1 s left and
+    reported CRITICAL, time_min 1.0)."""
     done = measure(config, monkeypatch, [2.0] * 5, samples=5, timeout=10, warning="3",
                    critical="5")
     assert done.state is State.OK, done.first_line
-    assert len(done.client.sent) == 4
-    assert re.search(r"life answered 4 times in 2\.000 s on average \(min 2\.000, max 2\.000\)"
-                     r"; 4 of 5 samples within -t 10$", done.first_line), done.first_line
-    assert "time_min=2.0s;" in done.perfdata and "samples=4;;;0;5" in done.perfdata
-    assert re.search(r"^4 of 5 samples within -t 10 \(sample 5 not sent: 1\.00 s of the "
-                     r"probe's time left, a sample needs 2\.50 s\)", done.long_output)
+    assert len(done.client.sent) == 3
+    assert re.search(r"life answered 3 times in 2\.000 s on average \(min 2\.000, max 2\.000\)"
+                     r"; 3 of 5 samples within -t 10$", done.first_line), done.first_line
+    assert "time_min=2.0s;" in done.perfdata and "samples=3;;;0;5" in done.perfdata
+    assert re.search(r"^3 of 5 samples within -t 10 \(sample 4 not sent: 3\.00 s of the "
+                     r"probe's time left, a sample needs 4\.00 s\)", done.long_output)
 
 
 def test_warn_thresholds_judge_the_samples_taken(config: Path,
@@ -170,17 +175,29 @@ def test_ok_a_pause_that_would_reach_the_deadline_is_not_taken(
     assert "sample 3 not sent" in done.long_output
 
 
-def test_ok_a_sample_cut_without_its_fair_share_is_not_averaged(
+def test_ok_a_sample_that_would_be_cut_without_its_fair_share_is_not_sent(
         config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The fourth sample is sent with 1.2 s left, less than twice the slowest answer (0.8 s):
-    cut by the deadline, it is the probe's doing (OutOfTime), not a sample of the API."""
+    """Answers in 0.8 s under -t 4 (3.6 s): a fourth sample would have 1.2 s, less than twice
+    the slowest answer; cut, it would tell nothing of the API, so it is not sent."""
     done = measure(config, monkeypatch, [0.8, 0.8, 0.8, 5.0], samples=4, timeout=4)
     assert done.state is State.OK, done.first_line
-    assert len(done.client.sent) == 4
+    assert len(done.client.sent) == 3
     assert "time_min=0.8s" in done.perfdata and "time_max=0.8s" in done.perfdata
     assert "samples=3;;;0;4" in done.perfdata
     assert done.first_line.endswith("; 3 of 4 samples within -t 4"), done.first_line
-    assert "sample 4 cut by the probe's deadline, not counted" in done.long_output
+    assert "sample 4 not sent: 1.20 s of the probe's time left, a sample needs 1.60 s" \
+        in done.long_output
+
+
+def test_crit_a_later_sample_hanging_with_half_the_budget_is_the_apis(
+        config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A slow first sample (3.5 s of -t 10) then a hang: twice the slowest (7 s) is capped at
+    half the budget (4.5 s), so the hang, given 5.5 s, is the API's timeout, never a sample
+    quietly left out."""
+    done = measure(config, monkeypatch, [3.5, 99.0], samples=2, timeout=10, warning="5",
+                   critical="8")
+    assert done.state is State.CRITICAL, done.first_line
+    assert len(done.client.sent) == 2
 
 
 def test_unknown_no_sample_is_started_without_its_fair_share(

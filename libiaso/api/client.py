@@ -138,6 +138,11 @@ class IasoClient:
         self._token = Secret(token)
         return Login(token=self._token, elapsed=answer.elapsed, answer=answer)
 
+    def fair_share(self) -> float:
+        """The time a call must be given for the deadline's cut to count against the API
+        (``Transport.fair_share``): a call started with less tells nothing if it is cut."""
+        return self.transport.fair_share()
+
     def has_time(self) -> bool:
         """True if the time left is the deadline's fair share at least: a call with side
         effects (a launch) is not started when its cut could tell nothing, whatever it did."""

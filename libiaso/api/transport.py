@@ -310,9 +310,8 @@ class Transport:
 
     def _unless_cut_short(self, url: str, started: float, attempt: Attempt) -> None:
         """The deadline cut this exchange: ``OutOfTime`` if it was sent with less than its
-        fair share of -t left (the probe's earlier steps used the time, not this answer). The
-        fair share is the deadline's, or twice the slowest answer of the run if longer: an API
-        that answered in 0.9 s is not hanging when a call given 0.8 s is cut."""
+        fair share of -t left (the probe's earlier steps used the time, not this answer): an
+        API that answered in 0.9 s is not hanging when a call given 0.8 s is cut."""
         if attempt.given < self.fair_share():
             raise OutOfTime(f"no time left for {short_url(url)}: sent with {attempt.given:.2f} s "
                             f"of the probe's deadline (-t {self.deadline.timeout:g}) left, after "
@@ -321,8 +320,11 @@ class Transport:
 
     def fair_share(self) -> float:
         """The least time a call must be given for the deadline's cut to count against the
-        API: the deadline's fair share, or twice the slowest answer of the run if longer."""
-        return max(self.deadline.fair_share(), 2 * self.slowest)
+        API: the deadline's fair share, or twice the slowest answer of the run if longer, but
+        never more than half the budget: a call given that much and cut is always the API's
+        (one slow answer cannot make every later hang read as the probe's lack of time)."""
+        deadline = self.deadline
+        return min(max(deadline.fair_share(), 2 * self.slowest), deadline.budget / 2)
 
     # --- streamed answers ----------------------------------------------------------------------
 

@@ -262,7 +262,7 @@ class JobRun(ApiResource):
                     track = JobTrack(target.label, target.hostname, entry.job_id,
                                      min(entry.started_at, self.clock()),
                                      target=target.identity)
-                    track.last_seen_at = max(track.launched_at, self.clock())   # listed now
+                    track.listed_at = max(track.launched_at, self.clock())
                     log.info("%s of %s: following job %s, launched at %s by another run",
                              self.kind, target.label, entry.job_id, stamp(entry.started_at))
                     self.tracks.append(track)
@@ -289,8 +289,9 @@ class JobRun(ApiResource):
                 job_id = target.launch(client)
             except OutOfTime as exc:
                 with deadline.held():
-                    track.not_launched(f"{self.kind} launch cut: {exc.message}; the job "
-                                       "listing, or a new launch, next run")
+                    track.not_launched(f"{self.kind} launch cut by the probe's deadline, whether "
+                                       f"it started is unknown ({exc.message}): the job listing "
+                                       "tells next run, or it is launched again", sent=True)
             except ServiceError as exc:
                 again = isinstance(exc, TransportError) or (
                     isinstance(exc, ApiStatusError) and exc.status in TRANSIENT_STATUSES)
@@ -432,8 +433,11 @@ class JobRun(ApiResource):
                                            f"{track.error}", "no status answer")
         if finding.state is State.OK:
             status = track.status or "starting"
+            cut = ("" if track.cut_pending is None else
+                   f"; its last status request, pending {track.cut_pending:.1f} s, was cut there")
             return Finding(State.UNKNOWN, f"still {status} at the probe's deadline "
-                                          f"(-t {timeout:g}); not cancelled", f"still {status}")
+                                          f"(-t {timeout:g}); not cancelled{cut}",
+                           f"still {status}")
         return finding
 
 

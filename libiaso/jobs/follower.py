@@ -146,6 +146,7 @@ class JobFollower:
                 or pending >= max(OVERDUE, self.interval):
             return False
         self.cut_short += 1
+        track.cut_pending = pending
         log.info("job %s of %s: the deadline cut a status request pending %.2f s; its last "
                  "answer stands", track.job_id, track.hostname, pending)
         return True

@@ -15,7 +15,14 @@ from typing import Dict, Mapping, NamedTuple, Optional
 
 from ..config.settings import JobSettings
 from ..states import State
-from .track import FINAL_CATEGORIES, NO_ANSWER, NOT_LAUNCHED, UNREADABLE, JobTrack
+from .track import (
+    FINAL_CATEGORIES,
+    LAUNCH_CUT,
+    NO_ANSWER,
+    NOT_LAUNCHED,
+    UNREADABLE,
+    JobTrack,
+)
 
 DEFAULT_OUTCOMES: Dict[str, str] = {
     "completed": "ok",
@@ -86,6 +93,8 @@ def assess(track: JobTrack, table: OutcomeTable, settings: JobSettings, now: flo
         message = track.error or "not started"
         if track.problem_kind == NOT_LAUNCHED:
             return Finding(State.UNKNOWN, message, "not launched this run")
+        if track.problem_kind == LAUNCH_CUT:
+            return Finding(State.UNKNOWN, message, "launch cut at the deadline")
         return Finding(State.CRITICAL, message, message)
     category = table.category(track.status)
     if track.ended_at is not None and category in FINAL_CATEGORIES:

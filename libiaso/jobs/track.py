@@ -11,10 +11,12 @@ FINAL_CATEGORIES = ("ok", "warning", "critical")
 # Why this run's status request for a job gave nothing to go on.
 NO_ANSWER = "no answer"      # no complete answer, or not asked: the last answer ages
 UNREADABLE = "unreadable"    # an answer came, and it is an error or cannot be believed
-NOT_LAUNCHED = "not launched"   # no launch, or one cut, for lack of this run's time
-PROBLEM_KINDS = (NO_ANSWER, UNREADABLE, NOT_LAUNCHED)
+NOT_LAUNCHED = "not launched"   # no launch for lack of this run's time
+LAUNCH_CUT = "launch cut"       # a launch sent with too little of the run's time, then cut
+PROBLEM_KINDS = (NO_ANSWER, UNREADABLE, NOT_LAUNCHED, LAUNCH_CUT)
 
-TIME_FIELDS = ("launched_at", "last_seen_at", "percent_changed_at", "waiting_since", "ended_at")
+TIME_FIELDS = ("launched_at", "listed_at", "last_seen_at", "percent_changed_at", "waiting_since",
+               "ended_at")
 
 
 class JobTrack:
@@ -26,7 +28,9 @@ class JobTrack:
 
     ``last_seen_at`` is the last readable status answer; ``percent_changed_at`` is when the stall
     clock last restarted (the percentage moved, or the job went from waiting to running);
-    ``waiting_since`` is when the job entered the waiting statuses. The move from waiting to
+    ``listed_at`` is when this check found the job in the API's job listing (launched by
+    another run): silence counts from there until its first answer. ``waiting_since`` is when
+    the job entered the waiting statuses. The move from waiting to
     running restarts the stall clock once per percentage (``resumed``): a job that only flips
     between waiting and running at the same percentage stalls all the same. ``error`` is what
     went wrong with the last status request (``problem_kind`` says which way), or why the job
@@ -36,7 +40,7 @@ class JobTrack:
     FIELDS = ("label", "hostname", "job_id", "launched_at", "status", "percent", "elapsed",
               "phase", "reason", "polls", "last_seen_at", "percent_changed_at", "waiting_since",
               "ended_at", "error", "error_is_final", "problem_kind", "unseen_polls", "target",
-              "resumed", "launch_again")
+              "resumed", "launch_again", "listed_at")
 
     def __init__(self, label: str, hostname: str, job_id: Any, launched_at: float,
                  target: Optional[str] = None) -> None:
@@ -55,6 +59,8 @@ class JobTrack:
         self.percent_changed_at: Optional[float] = None
         self.resumed = False
         self.launch_again = False
+        self.listed_at: Optional[float] = None   # found in the job listing, not launched here
+        self.cut_pending: Optional[float] = None  # a --wait poll the deadline cut (not saved)
         self.waiting_since: Optional[float] = None
         self.ended_at: Optional[float] = None
         self.error: Optional[str] = None
@@ -123,11 +129,12 @@ class JobTrack:
         self.problem_kind = None
         self.launch_again = again
 
-    def not_launched(self, message: str) -> None:
-        """The run had no fair share of its time left to launch, or its launch request was
-        cut by the probe's deadline: nothing is known of the target, launched again next run."""
+    def not_launched(self, message: str, sent: bool = False) -> None:
+        """The run had no fair share of its time left to launch (or, ``sent``, its launch
+        request was sent with less and cut by the probe's deadline): nothing is known of the
+        target; launched again next run, unless the job listing shows the cut launch started."""
         self.not_started(message, again=True)
-        self.problem_kind = NOT_LAUNCHED
+        self.problem_kind = LAUNCH_CUT if sent else NOT_LAUNCHED
 
     def started(self, job_id: Any) -> None:
         """The launch answered with this job ID."""
@@ -153,8 +160,11 @@ class JobTrack:
 
     @property
     def silent_since(self) -> float:
-        """Since when nothing has been heard of the job: its last answer, else its launch."""
-        return self.last_seen_at if self.last_seen_at is not None else self.launched_at
+        """Since when nothing has been heard of the job: its last answer, else when this
+        check found it in the job listing, else its launch."""
+        if self.last_seen_at is not None:
+            return self.last_seen_at
+        return self.listed_at if self.listed_at is not None else self.launched_at
 
     def duration(self, now: float) -> float:
         """The job's running time: the API's elapsed time, else time since launch."""
@@ -190,7 +200,8 @@ class JobTrack:
             raise ValueError(f"'job_id' {job_id_problem(job_id)}")
         track = cls(data["label"], data["hostname"], job_id, launched_at,
                     target=_optional(data, "target", str))
-        for name in ("last_seen_at", "percent_changed_at", "waiting_since", "ended_at"):
+        for name in ("listed_at", "last_seen_at", "percent_changed_at", "waiting_since",
+                     "ended_at"):
             value = _time(data, name, now)
             if value is not None and value < launched_at - CLOCK_SKEW:
                 raise ValueError(f"'{name}' is before the launch")
@@ -206,8 +217,8 @@ class JobTrack:
         kind = data.get("problem_kind")
         if kind is not None and kind not in PROBLEM_KINDS:
             raise ValueError("'problem_kind' is not a known kind")
-        if job_id is None and kind == NOT_LAUNCHED:
-            track.not_launched(data["error"])
+        if job_id is None and kind in (NOT_LAUNCHED, LAUNCH_CUT):
+            track.not_launched(data["error"], sent=kind == LAUNCH_CUT)
         elif job_id is None:
             track.not_started(data["error"], again)
         elif track.error is not None:
