@@ -52,9 +52,10 @@ class ProbeInterrupted(IasoError):
     """The probe's own deadline or a signal stopped it outside any API call."""
 
 
-class OutOfTime(ProbeInterrupted):
+class OutOfTime(IasoError):
     """A call the probe's deadline cut, or that was not made, because the probe's earlier steps
-    had used its time: the call was never given a fair share of -t, so the API is not blamed."""
+    had used its time: the call was never given a fair share of -t, so the API is not blamed.
+    Not an interruption: the probe goes on and reports what it has."""
 
 
 # --- the service's side: CRITICAL (or WARNING by threshold) --------------------------------------

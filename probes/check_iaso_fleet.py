@@ -123,7 +123,10 @@ def problems_of(outcome: CollectorOutcome) -> List[str]:
     if delivery.groups_dropped:
         problems.append(f"{delivery.groups_dropped} groups beyond fleet.max_groups not "
                         "delivered")
-    if delivery.left:
+    if delivery.left and delivery.late:
+        problems.append(f"{delivery.left} results not delivered within -t, they go first next "
+                        f"run: {delivery.late}")
+    elif delivery.left:
         problems.append(f"{delivery.left} results not delivered within -t (the core took "
                         f"them too slowly through {delivery.route})")
     return problems

@@ -33,12 +33,13 @@ from conftest import play, write_config
 from test_fleet_listing import Scripted, profile, vms
 from test_fleet_probe import CLEAN, configure
 
+from iaso_probes.check_iaso_fleet import problems_of
 from libiaso.api.client import IasoClient
 from libiaso.config.credentials import Credentials
 from libiaso.config.fleet_settings import Icinga2Settings
 from libiaso.config.settings import load_config
 from libiaso.deadline import Deadline
-from libiaso.errors import ListingDefect, OutOfTime
+from libiaso.errors import ApiTimeout, ListingDefect, OutOfTime
 from libiaso.fleet import collector as collector_module
 from libiaso.fleet.collection import collect
 from libiaso.fleet.collector import Collector, CollectorOutcome
@@ -185,26 +186,29 @@ def test_ok_a_listing_using_its_whole_share_leaves_icinga2_the_time_to_take_ever
     assert len(icinga.posts) == delivery.groups
 
 
-def test_unknown_results_left_because_the_delivery_began_too_late_are_not_the_cores(
+def test_warn_results_left_because_the_delivery_began_too_late_do_not_blame_the_core(
         tmp_path: Path, sim: Any, icinga: FakeIcinga, monkeypatch: pytest.MonkeyPatch) -> None:
     """The probe's own steps used the time the delivery needed (here: 1.2 s left where
-    Icinga 2's route starts no call under 1.5 s): no call could be made, and the core is not
-    blamed (it was WARNING, "the core took them too slowly"). The run is UNKNOWN; the
+    Icinga 2's route starts no call under 1.5 s): no call could be made. The core is not
+    blamed ("the core took them too slowly"), the fleet's own judgement stands (it is not
+    hidden behind an UNKNOWN), the shortfall is a WARNING saying to raise -t, and the
     snapshot keeps the results left, which go first at the next run."""
     play(sim, {"inventory": CLEAN})
     config = configure(tmp_path, sim.url, spool=False, fleet={"delivery": icinga.delivery()})
     deadline = Deadline(10)
     listing_then(monkeypatch, lambda d, cutoff, clock: leave(d, 1.2), deadline)
-    with pytest.raises(OutOfTime) as caught:
-        run_collector(config, deadline)
-    assert state_for(caught.value) is State.UNKNOWN
-    message = caught.value.message
-    assert "results not delivered: the delivery (icinga2) began with 1.2 s of the deadline " \
-           "(-t 10) left" in message, message
-    assert "where it needs 2.5 s; those left go first next run" in message, message
+    outcome = run_collector(config, deadline)
+    assert outcome.delivery.left >= 5 and outcome.delivery.sent == 0
+    assert outcome.delivery.late == ("the delivery (icinga2) began with 1.2 s of the deadline "
+                                     "(-t 10) left, after 7.8 s of listing and judging, where "
+                                     "it needs 2.5 s: raise -t"), outcome.delivery.late
+    said = problems_of(outcome)
+    assert any(p.startswith(f"{outcome.delivery.left} results not delivered within -t, they "
+                            "go first next run: the delivery (icinga2) began") for p in said)
+    assert not any("the core took them too slowly" in p for p in said)
     assert icinga.posts == []
     left = left_in_snapshot(tmp_path)
-    assert len(left) >= 5
+    assert len(left) == outcome.delivery.left
 
     monkeypatch.undo()
     again = run_collector(config, Deadline(10))
@@ -347,11 +351,48 @@ def test_crit_a_listing_read_again_and_cut_by_the_deadline_still_names_its_fault
     try:
         with pytest.raises(ListingDefect, match=r"^3 entries listed where the total says 5: "
                                                 r"the listing stopped early .*; read again "
-                                                r"from the start, that reading ran out of time "
-                                                r"after 0( of 5)? entries, 1 request\(s\)$"):
+                                                r"from the start, that reading stopped after "
+                                                r"0( of 5)? entries, 1 request\(s\): .*no time "
+                                                r"left"):
             collect(client, environment, Snapshot("b"), now=time.time(), cutoff=100.0,
                     clock=lambda: now[0])
     finally:
         client.close()
         server.stop()
     assert len(server.requests) == 2
+
+
+def test_unknown_a_listing_started_late_and_cut_is_the_probes_time_not_the_apis(
+        tmp_path: Path, sim: Any, lock_of: Callable[[], Optional[int]]) -> None:
+    """Another run held the lock 6 s of -t 10: the listing had 1.5 s, less than half of -t.
+    Its page cut at the deadline says nothing of the API (it was CRITICAL, a healthy API's
+    slow page blamed)."""
+    play(sim, {"inventory": CLEAN, "endpoints": {"vm_list": {"hang": True}}})
+    config = configure(tmp_path, sim.url)
+    lock_of()
+    with pytest.raises(OutOfTime) as caught:
+        run_collector(config, HeldFor(10, 6.0, lock_of))
+    message = caught.value.message
+    assert re.search(r"; it was given 1\.\d s of the deadline \(-t 10\), less than half, as the "
+                     r"fleet snapshot was locked by another run for 6\.\d s$", message), message
+
+
+def test_crit_a_listing_given_half_of_t_and_cut_is_the_apis(tmp_path: Path, sim: Any) -> None:
+    play(sim, {"inventory": CLEAN, "endpoints": {"vm_list": {"hang": True}}})
+    config = configure(tmp_path, sim.url)
+    with pytest.raises(ApiTimeout, match=r"^the listing stopped after 0 entries"):
+        run_collector(config, Deadline(4))
+
+
+def test_warn_an_icinga2_call_without_an_answer_within_its_timeout_is_left(
+        icinga: FakeIcinga) -> None:
+    """A core that hangs on one object: its result is left (WARNING, the core's problem, the
+    others delivered and the snapshot written), not a DeliveryError ending the run UNKNOWN."""
+    icinga.hang = {"IASO fleet g3"}
+    results = [PassiveResult("iaso-fleet-lab", f"IASO fleet g{n}", State.OK, "fine")
+               for n in range(8)]
+    delivered = Icinga2Api(icinga.settings(timeout=0.5), Redactor()).deliver(
+        results, Deadline(10), time.time())
+    icinga.release.set()
+    assert [r.service for r in delivered.left] == ["IASO fleet g3"]
+    assert len(delivered.sent) == 7

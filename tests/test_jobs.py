@@ -1,6 +1,7 @@
 """Job verdicts, the clocks a job is judged by, and the follower's economy of requests."""
 from __future__ import annotations
 
+import json
 import re
 import threading
 import time
@@ -17,7 +18,7 @@ from libiaso.deadline import Deadline
 from libiaso.jobs.calls import start_backup
 from libiaso.jobs.follower import JobFollower
 from libiaso.jobs.outcomes import OutcomeTable, judge
-from libiaso.jobs.track import JobTrack
+from libiaso.jobs.track import LAUNCH_CUT, JobTrack
 from libiaso.states import State
 
 SETTINGS = JobSettings(stall_warning=100, stall_critical=200, pending_warning=50)
@@ -310,9 +311,9 @@ class ScriptedFollower(JobFollower):
     """Answers ``answers`` status requests at once with a running job, then lets every later
     request hang until ``release`` is set: what an API does that stops answering mid-run."""
 
-    def __init__(self, answers: int, deadline: Deadline) -> None:
+    def __init__(self, answers: int, deadline: Deadline, interval: float = 0.1) -> None:
         super().__init__(client=None, table=OutcomeTable(), deadline=deadline,  # type: ignore
-                         interval=0.1, max_interval=0.1)
+                         interval=interval, max_interval=interval)
         self.answers = answers
         self.release = threading.Event()
         self.asked = 0
@@ -343,6 +344,31 @@ def test_follower_deadline_cut_blames_the_api_only_when_overdue(
     assert (track.cut_pending is None) == bool(kind), "a dropped poll is said, not hidden"
     if answers:
         assert track.status == "Running" and track.percent == 30.0
+
+
+def test_unknown_follower_sends_no_first_poll_too_late_to_be_answered() -> None:
+    """-t 12 and a 10 s interval, in small: the first poll would leave with less than the
+    deadline's fair share; it is not sent, and the job is still starting, not unanswered."""
+    track = JobTrack("vm-s", "vm-s", 41, time.time())
+    follower = ScriptedFollower(0, Deadline(1.0), interval=0.6)
+    try:
+        assert not follower.follow([track])
+    finally:
+        follower.release.set()
+    assert follower.asked == 0 and track.problem_kind is None and track.status is None
+
+
+def test_unknown_a_target_not_launched_survives_a_round_trip_an_earlier_version_reads() -> None:
+    track = JobTrack("vm-c", "vm-c", None, T0)
+    track.not_launched("backup launch cut by the probe's deadline", sent=True)
+    data = track.to_dict()
+    assert data["problem_kind"] is None, "an earlier version reads it as a failed launch"
+    back = JobTrack.from_dict(json.loads(json.dumps(data)), T0 + 10, TABLE.category)
+    assert back.launch_problem == LAUNCH_CUT and back.launch_again
+    verdict = judge(back, TABLE, SETTINGS, T0 + 10)
+    assert verdict.state is State.UNKNOWN and verdict.short == "vm-c (launch cut at the deadline)"
+    back.started(7)
+    assert back.launch_problem is None
 
 
 def test_crit_flipping_between_waiting_and_running_without_progress_stalls() -> None:

@@ -144,8 +144,10 @@ class IasoClient:
         return self.transport.fair_share()
 
     def has_time(self) -> bool:
-        """True if the time left is the deadline's fair share at least: a call with side
-        effects (a launch) is not started when its cut could tell nothing, whatever it did."""
+        """True if the time left is the deadline's fair share at least (1 s, a quarter of the
+        budget under a short -t). Laxer on purpose than ``fair_share``, by which a cut is
+        judged: a call with side effects (a launch) that may well fit is tried, and one cut
+        with less than its share says so (``OutOfTime``) instead of blaming the API."""
         deadline = self.transport.deadline
         return deadline.remaining() >= deadline.fair_share()
 

@@ -19,6 +19,7 @@ import os
 import socket
 import ssl
 import stat
+import threading
 import time
 from contextlib import contextmanager
 from typing import (
@@ -117,9 +118,10 @@ class Attempt:
     def __init__(self) -> None:
         self.responses: List[Any] = []
         self.given = math.inf           # seconds of the deadline left when it was sent
-        self.clipped = False            # its socket timeouts were cut to the deadline
+        self.clipped_connect = False    # its connect timeout was cut to the deadline
+        self.clipped_read = False       # its read timeout was cut to the deadline
         self.read_timeout = 0.0
-        self.after = 0.0                # seconds of the run spent before it was sent
+        self.spent_before = 0.0         # seconds of the run spent before it was sent
 
 
 class Transport:
@@ -132,6 +134,7 @@ class Transport:
         self.origin: Optional[Origin] = None
         self._session: Optional[requests.Session] = None
         self.slowest = 0.0      # the slowest complete answer of this run, in seconds
+        self._slowest_lock = threading.Lock()   # answers come from the follower's threads too
 
     def close(self) -> None:
         if self._session is not None:
@@ -219,7 +222,7 @@ class Transport:
             with self._wire_errors(url, started, attempt):
                 response = self._open(method, url, body, headers, started, attempt)
                 raw = self._read_bounded(response, url, started)
-            self.slowest = max(self.slowest, time.monotonic() - sent)
+            self._answered_in(time.monotonic() - sent)
             return response.status_code, raw, response.headers
         finally:
             for response in attempt.responses:
@@ -241,8 +244,9 @@ class Transport:
         timeouts = self.environment.timeouts
         timeout = (min(timeouts.connect, remaining), min(timeouts.read, remaining))
         if remaining < attempt.given:
-            attempt.given, attempt.after = remaining, self.deadline.elapsed()
-        attempt.clipped = remaining < max(timeouts.connect, timeouts.read)
+            attempt.given, attempt.spent_before = remaining, self.deadline.elapsed()
+        attempt.clipped_connect = remaining < timeouts.connect
+        attempt.clipped_read = remaining < timeouts.read
         attempt.read_timeout = timeout[1]
         if isinstance(body, FormBody):
             request = requests.Request(method, url, data=dict(body), headers=dict(headers))
@@ -266,6 +270,8 @@ class Transport:
 
         try:
             yield
+        except OutOfTime:
+            raise
         except ProbeInterrupted as exc:
             if isinstance(exc, DeadlineReached):
                 self._unless_cut_short(url, started, attempt)
@@ -275,8 +281,9 @@ class Transport:
         except requests.exceptions.SSLError as exc:
             raise TlsError(f"TLS failure with {short_url(url)}: {tls_reason(exc)}", url=url,
                            elapsed=time.monotonic() - started) from None
-        except (requests.exceptions.ConnectTimeout, requests.exceptions.ReadTimeout):
-            if attempt.clipped:
+        except (requests.exceptions.ConnectTimeout, requests.exceptions.ReadTimeout) as exc:
+            connecting = isinstance(exc, requests.exceptions.ConnectTimeout)
+            if attempt.clipped_connect if connecting else attempt.clipped_read:
                 self._unless_cut_short(url, started, attempt)
             raise ApiTimeout(f"no answer from {short_url(url)} within "
                              f"{attempt.read_timeout:.1f} s", url=url,
@@ -315,8 +322,12 @@ class Transport:
         if attempt.given < self.fair_share():
             raise OutOfTime(f"no time left for {short_url(url)}: sent with {attempt.given:.2f} s "
                             f"of the probe's deadline (-t {self.deadline.timeout:g}) left, after "
-                            f"{attempt.after:.1f} s of earlier steps", url=url,
+                            f"{attempt.spent_before:.1f} s of earlier steps", url=url,
                             elapsed=time.monotonic() - started) from None
+
+    def _answered_in(self, seconds: float) -> None:
+        with self._slowest_lock:
+            self.slowest = max(self.slowest, seconds)
 
     def fair_share(self) -> float:
         """The least time a call must be given for the deadline's cut to count against the
@@ -376,6 +387,7 @@ class Transport:
                 chunk = next(chunks, None)
                 self.deadline.check()
             if chunk is None:
+                self._answered_in(time.monotonic() - started)
                 return
             size += len(chunk)
             if size > limit:

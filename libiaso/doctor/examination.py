@@ -7,7 +7,8 @@ what JSON kind it is and the value it converts to. Read-only calls by default; t
 launch a job only when asked, on a named test host or restore test.
 
 Every step shares the walk's -t. A step is only started with a fair share of it left (the
-deadline's, or twice the slowest answer so far, as the transport judges a cut); once that is
+deadline's, or twice the slowest answer so far, at most half the budget, as the transport judges
+a cut); once that is
 gone the walk stops: the steps left are recorded as not examined (state UNKNOWN: nothing was
 learnt of them), never as failures of the API, and no job is launched in the last moments.
 """
@@ -204,7 +205,7 @@ class Examiner:
             self.short = f"stopped by {signal.Signals(self.deadline.stopped_by).name}"
             self.stopped = f"{self.short} after {self.deadline.elapsed():.1f} s"
             return True
-        left, share = self.deadline.remaining(), self.client.transport.fair_share()
+        left, share = self.deadline.remaining(), self.client.fair_share()
         if left < share:
             self.short = f"out of time (-t {self.deadline.timeout:g})"
             self.stopped = (f"out of time: {left:.2f} s of the walk's -t "

@@ -102,7 +102,7 @@ def collect(client: IasoClient, environment: Environment, snapshot: Snapshot, *,
             if fault is None:
                 raise
             raise ListingDefect(f"{fault.message}; read again from the start, that reading "
-                                f"ran out of time after {listing.progress.shown()}",
+                                f"stopped after {listing.progress.shown()}: {exc.message}",
                                 received=fault.received, total=fault.total, url=fault.url,
                                 elapsed=exc.elapsed) from None
         requests += listing.progress.requests

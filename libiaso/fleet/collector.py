@@ -15,7 +15,7 @@ from typing import Callable, Dict, Iterable, List, NamedTuple, Optional, Tuple
 from ..api.client import IasoClient
 from ..config.settings import Environment
 from ..deadline import Deadline
-from ..errors import ConfigError, OutOfTime
+from ..errors import ApiTimeout, ConfigError, OutOfTime
 from ..redaction import Redactor
 from .collection import Collection, basis, collect
 from .core_hosts import CoreHosts
@@ -36,6 +36,7 @@ class Delivery(NamedTuple):
     refused_count: int
     left: int
     groups_dropped: int    # groups beyond fleet.max_groups, not delivered
+    late: str = ""         # why results were left: the delivery began without its time
 
 
 class CollectorOutcome(NamedTuple):
@@ -78,7 +79,7 @@ class Collector:
         path = snapshot_path(settings.state_dir, env.name)
         share = self.deadline.fair_share()
         least = 0.5 if route is None else time_needed(route, self.deadline)
-        late: Optional[OutOfTime] = None
+        late = ""
         with SnapshotFile(path, self.deadline, margin=share + least) as kept:
             snapshot = kept.read(basis(env))
             notes.extend(kept.notes)
@@ -90,9 +91,16 @@ class Collector:
             if remaining - reserve < share:
                 raise OutOfTime(self._no_time_to_list(kept, remaining, reserve, route),
                                 elapsed=self.deadline.elapsed())
-            cutoff = self.monotonic() + (remaining - reserve)
-            collection = collect(self.client, env, snapshot, now=now, cutoff=cutoff,
-                                 clock=self.monotonic, wall=self.wall)
+            window, spent = remaining - reserve, self.deadline.elapsed()
+            cutoff = self.monotonic() + window
+            try:
+                collection = collect(self.client, env, snapshot, now=now, cutoff=cutoff,
+                                     clock=self.monotonic, wall=self.wall)
+            except ApiTimeout as exc:
+                if window >= self.deadline.budget / 2:
+                    raise      # half of -t at least: a listing that slow is the API's
+                raise OutOfTime(self._listing_cut_short(kept, window, spent, exc),
+                                elapsed=self.deadline.elapsed()) from None
             notes.extend(collection.notes)
             now = self.wall()
             refresh = Refresh(snapshot.sent, delivery.per_vm.refresh_minutes, now) \
@@ -113,9 +121,7 @@ class Collector:
                 delivered = route.deliver(ordered, self.deadline, now)
                 snapshot.left = [f"{r.host}!{r.service}" for r in delivered.left]
                 if delivered.left and not given_its_time(route, self.deadline, given):
-                    late = OutOfTime(self._no_time_to_deliver(route, given, delivered,
-                                                              len(ordered)),
-                                     elapsed=self.deadline.elapsed())
+                    late = self._no_time_to_deliver(route, given)
             if refresh is not None and hosts is not None:
                 refresh.delivered(r for r in delivered.sent if r.key)
                 refresh.forget_except(vm_keys)
@@ -128,14 +134,12 @@ class Collector:
             else:
                 notes.append(f"the API listed no VM where the last listing had "
                              f"{len(snapshot.vms)}: the snapshot is kept")
-        if late is not None:
-            raise late    # the snapshot kept what was sent, and the rest goes first next run
         outcome = Delivery(
             route=route.name if route is not None else "none", groups=len(group_results),
             vms=len(vm_results), sent=len(delivered.sent),
             refused=tuple((f"{r.host}!{r.service}", why) for r, why in delivered.refused[:5]),
             refused_count=len(delivered.refused), left=len(delivered.left),
-            groups_dropped=len(groups) - len(kept_groups))
+            groups_dropped=len(groups) - len(kept_groups), late=late)
         return CollectorOutcome(collection, judgement, outcome, tuple(notes))
 
     def _no_time_to_list(self, kept: SnapshotFile, remaining: float, reserve: float,
@@ -148,15 +152,19 @@ class Collector:
                 f"(-t {deadline.timeout:g}) left, {reserve:.1f} s of it kept for {after}, "
                 f"where the listing needs at least {deadline.fair_share():.1f} s")
 
-    def _no_time_to_deliver(self, route: Route, given: float, delivered: Delivered,
-                            total: int) -> str:
+    def _no_time_to_deliver(self, route: Route, given: float) -> str:
         deadline = self.deadline
-        refused = f", {len(delivered.refused)} refused" if delivered.refused else ""
-        return (f"{len(delivered.left)} of {total} results not delivered{refused}: the delivery "
-                f"({route.name}) began with {given:.1f} s of the deadline (-t "
-                f"{deadline.timeout:g}) left, after {deadline.budget - given:.1f} s of earlier "
-                f"steps (listing, judging), where it needs {time_needed(route, deadline):.1f} "
-                "s; those left go first next run")
+        return (f"the delivery ({route.name}) began with {given:.1f} s of the deadline (-t "
+                f"{deadline.timeout:g}) left, after {deadline.budget - given:.1f} s of listing "
+                f"and judging, where it needs {time_needed(route, deadline):.1f} s: raise -t")
+
+    def _listing_cut_short(self, kept: SnapshotFile, window: float, spent: float,
+                           exc: ApiTimeout) -> str:
+        deadline = self.deadline
+        before = (f"the fleet snapshot was locked by another run for {kept.waited:.1f} s"
+                  if kept.waited else f"earlier steps took {spent:.1f} s")
+        return (f"{exc.message}; it was given {window:.1f} s of the deadline (-t "
+                f"{deadline.timeout:g}), less than half, as {before}")
 
     def _judged(self, collection: Collection, now: float, hosts: Optional[CoreHosts],
                 refresh: Optional[Refresh]) -> Tuple[Judge, List[PassiveResult], List[str]]:

@@ -262,7 +262,7 @@ class JobRun(ApiResource):
                     track = JobTrack(target.label, target.hostname, entry.job_id,
                                      min(entry.started_at, self.clock()),
                                      target=target.identity)
-                    track.listed_at = max(track.launched_at, self.clock())
+                    track.listed_at = self.clock()
                     log.info("%s of %s: following job %s, launched at %s by another run",
                              self.kind, target.label, entry.job_id, stamp(entry.started_at))
                     self.tracks.append(track)
@@ -335,7 +335,8 @@ class JobRun(ApiResource):
                 exc.args = (exc.message,)
                 raise
             except OutOfTime as exc:      # the listings of the set outlast -t: nothing launched
-                exc.message = (f"the job listings of {len(targets)} targets need more than -t: "
+                exc.message = (f"no time left for the job listing of {target.hostname} "
+                               f"({len(targets)} targets to list before any launch): "
                                f"{exc.message}")
                 exc.args = (exc.message,)
                 raise

@@ -10,12 +10,13 @@ API for a moment: a 404 on its first polls is retried. Following never cancels o
 Every request sent leaves a mark on its job: the answer, or why there is none. A request still
 in flight when the probe must stop (its deadline, SIGTERM) is recorded as unanswered, and so,
 in a stateful run, is a job the run had no time to ask about: a job never goes unpolled
-silently. The probe's own deadline is not blamed on the API, though: while following a job
-that has answered during this run, a poll the deadline cuts before it was overdue (pending
-less than ``OVERDUE`` seconds, or one poll interval if longer) shows only that the deadline
-came, and the job keeps its last answer; a poll the transport cut for being sent with less than
-its fair share of -t (``OutOfTime``) is, when following, no poll at all, and in a stateful run
-a job not asked. Each answer is applied to its job whole, signals held.
+silently. The probe's own deadline is not blamed on the API, though: no poll is sent with less
+than the deadline's fair share of -t before the follower stops; while following a job that has
+answered during this run, a poll the deadline cuts before it was overdue (pending less than
+``OVERDUE`` seconds, or one poll interval if longer) shows only that the deadline came, and the
+job keeps its last answer (``cut_pending`` says so); a poll the transport cut for being sent
+with less than its fair share (``OutOfTime``) is, when following, the same, and in a stateful
+run a job without an answer. Each answer is applied to its job whole, signals held.
 """
 from __future__ import annotations
 
@@ -97,20 +98,21 @@ class JobFollower:
                                       thread_name_prefix="iaso-poll")
         try:
             stop_at = time.monotonic() + self.deadline.remaining() - self._margin()
+            last_send = stop_at - self.deadline.fair_share()   # a poll sent later tells nothing
             while queue or in_flight:
                 now = time.monotonic()
                 while queue and queue[0][0] <= now and len(in_flight) < self.pool_size \
-                        and now < stop_at:
+                        and now < last_send:
                     _, _, track = heapq.heappop(queue)
                     future = executor.submit(self._fetch, track)
                     in_flight[future] = track
                     sent_at[future] = now
                     self.requests += 1
                 self.peak_in_flight = max(self.peak_in_flight, len(in_flight))
-                if not in_flight and (not queue or queue[0][0] >= stop_at):
+                if not in_flight and (not queue or queue[0][0] >= last_send):
                     break
-                wake = min(queue[0][0], stop_at) if queue and len(in_flight) < self.pool_size \
-                    else stop_at
+                sendable = queue and len(in_flight) < self.pool_size and queue[0][0] < last_send
+                wake = queue[0][0] if sendable else stop_at
                 done, _ = wait(list(in_flight), timeout=max(0.0, wake - now),
                                return_when=FIRST_COMPLETED)
                 for future in done:
@@ -177,9 +179,10 @@ class JobFollower:
         interval = self._intervals.get(key, self.interval)
         if isinstance(result, OutOfTime):
             if self._following:      # the job keeps what it last said, or "still starting"
+                track.cut_pending = result.elapsed or 0.0
                 log.info("job %s of %s: %s", track.job_id, track.hostname, result.message)
             else:
-                track.unanswered(f"not asked this run: {result.message}")
+                track.unanswered(result.message)
             return None
         if isinstance(result, ApiStatusError) and result.status == 404 \
                 and track.last_seen_at is None and track.unseen_polls + 1 < NOT_FOUND_POLLS:

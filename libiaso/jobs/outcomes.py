@@ -91,9 +91,9 @@ def assess(track: JobTrack, table: OutcomeTable, settings: JobSettings, now: flo
     """The state of one job and why, from what its track records."""
     if track.job_id is None:
         message = track.error or "not started"
-        if track.problem_kind == NOT_LAUNCHED:
+        if track.launch_problem == NOT_LAUNCHED:
             return Finding(State.UNKNOWN, message, "not launched this run")
-        if track.problem_kind == LAUNCH_CUT:
+        if track.launch_problem == LAUNCH_CUT:
             return Finding(State.UNKNOWN, message, "launch cut at the deadline")
         return Finding(State.CRITICAL, message, message)
     category = table.category(track.status)
@@ -144,7 +144,9 @@ def _silence(track: JobTrack, table: OutcomeTable, settings: JobSettings,
     state = (State.CRITICAL if silence >= settings.stall_critical else
              State.WARNING if silence >= settings.stall_warning else State.OK)
     known = _progress(track, table, settings, track.silent_since)
-    last = f"last: {known.long}" if track.status is not None else "nothing since the launch"
+    last = (f"last: {known.long}" if track.status is not None else
+            "nothing since the launch" if track.listed_at is None else
+            "nothing since it was found in the job listing")
     long = (f"no status answer since {stamp(track.silent_since)} ({clock(silence)} ago; "
             f"{last}): {track.error}")
     short = f"no status answer for {clock(silence)}"

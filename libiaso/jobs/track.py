@@ -11,9 +11,13 @@ FINAL_CATEGORIES = ("ok", "warning", "critical")
 # Why this run's status request for a job gave nothing to go on.
 NO_ANSWER = "no answer"      # no complete answer, or not asked: the last answer ages
 UNREADABLE = "unreadable"    # an answer came, and it is an error or cannot be believed
+PROBLEM_KINDS = (NO_ANSWER, UNREADABLE)
+
+# Why a target has no job for lack of the run's time (``launch_problem``; a field of its own, so
+# that a state file read by an earlier version still reads, as a launch that failed).
 NOT_LAUNCHED = "not launched"   # no launch for lack of this run's time
 LAUNCH_CUT = "launch cut"       # a launch sent with too little of the run's time, then cut
-PROBLEM_KINDS = (NO_ANSWER, UNREADABLE, NOT_LAUNCHED, LAUNCH_CUT)
+LAUNCH_PROBLEMS = (NOT_LAUNCHED, LAUNCH_CUT)
 
 TIME_FIELDS = ("launched_at", "listed_at", "last_seen_at", "percent_changed_at", "waiting_since",
                "ended_at")
@@ -40,7 +44,7 @@ class JobTrack:
     FIELDS = ("label", "hostname", "job_id", "launched_at", "status", "percent", "elapsed",
               "phase", "reason", "polls", "last_seen_at", "percent_changed_at", "waiting_since",
               "ended_at", "error", "error_is_final", "problem_kind", "unseen_polls", "target",
-              "resumed", "launch_again", "listed_at")
+              "resumed", "launch_again", "listed_at", "launch_problem")
 
     def __init__(self, label: str, hostname: str, job_id: Any, launched_at: float,
                  target: Optional[str] = None) -> None:
@@ -66,6 +70,7 @@ class JobTrack:
         self.error: Optional[str] = None
         self.error_is_final = False
         self.problem_kind: Optional[str] = None
+        self.launch_problem: Optional[str] = None
         self.unseen_polls = 0
         self.category: Optional[str] = None   # the table's word for ``status`` (not saved)
 
@@ -127,6 +132,7 @@ class JobTrack:
         self.error = message
         self.error_is_final = True
         self.problem_kind = None
+        self.launch_problem = None
         self.launch_again = again
 
     def not_launched(self, message: str, sent: bool = False) -> None:
@@ -134,7 +140,7 @@ class JobTrack:
         request was sent with less and cut by the probe's deadline): nothing is known of the
         target; launched again next run, unless the job listing shows the cut launch started."""
         self.not_started(message, again=True)
-        self.problem_kind = LAUNCH_CUT if sent else NOT_LAUNCHED
+        self.launch_problem = LAUNCH_CUT if sent else NOT_LAUNCHED
 
     def started(self, job_id: Any) -> None:
         """The launch answered with this job ID."""
@@ -145,6 +151,7 @@ class JobTrack:
         self.error = None
         self.error_is_final = False
         self.problem_kind = None
+        self.launch_problem = None
 
     def _problem(self, kind: str, message: str) -> None:
         self.error = message
@@ -217,8 +224,11 @@ class JobTrack:
         kind = data.get("problem_kind")
         if kind is not None and kind not in PROBLEM_KINDS:
             raise ValueError("'problem_kind' is not a known kind")
-        if job_id is None and kind in (NOT_LAUNCHED, LAUNCH_CUT):
-            track.not_launched(data["error"], sent=kind == LAUNCH_CUT)
+        launch_problem = data.get("launch_problem")
+        if launch_problem is not None and launch_problem not in LAUNCH_PROBLEMS:
+            raise ValueError("'launch_problem' is not a known kind")
+        if job_id is None and launch_problem is not None:
+            track.not_launched(data["error"], sent=launch_problem == LAUNCH_CUT)
         elif job_id is None:
             track.not_started(data["error"], again)
         elif track.error is not None:
