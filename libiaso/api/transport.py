@@ -270,8 +270,6 @@ class Transport:
 
         try:
             yield
-        except OutOfTime:
-            raise
         except ProbeInterrupted as exc:
             if isinstance(exc, DeadlineReached):
                 self._unless_cut_short(url, started, attempt)
