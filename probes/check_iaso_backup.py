@@ -6,11 +6,9 @@ default) or in one run with --wait. See docs/probes/check_iaso_backup.md.
 """
 from __future__ import annotations
 
-import json
 import time
-from collections import Counter
 from functools import partial
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+from typing import Callable, List, Optional, Tuple
 
 import click
 import nagiosplugin
@@ -19,12 +17,13 @@ from libiaso.config.profile import ad_hoc_refusal
 from libiaso.errors import ProbeUsageError
 from libiaso.jobs.calls import start_backup
 from libiaso.jobs.check import (
+    BackupMember,
     JobTarget,
     TargetKey,
     identity_of,
     job_check,
+    labelled_backups,
     target_text,
-    unique_labels,
 )
 from libiaso.run.probe_run import ProbeRun
 from libiaso.run.runner import Probe
@@ -53,7 +52,7 @@ def targets(run: ProbeRun, hostname: Optional[str], level: str, set_name: Option
     if sum((bool(hostname), bool(set_name), all_sets)) != 1:
         raise ProbeUsageError("choose exactly one of -H HOST, -S SET and -A")
     env = run.environment
-    members: List[Tuple[str, str, str, Mapping[str, Any]]]
+    members: List[BackupMember]
     if hostname:
         refused = ad_hoc_refusal(env.profile, "backup", listing=not wait)
         if refused:
@@ -78,24 +77,10 @@ def targets(run: ProbeRun, hostname: Optional[str], level: str, set_name: Option
     for host, lvl, where, _ in members:
         target_text(host, f"{where}: hostname")
         target_text(lvl, f"{where}: level of {host}")
-    once: Dict[Tuple[str, str, str], Tuple[str, str, str, Mapping[str, Any]]] = {}
-    for member in members:        # a host in two sets alike (-A): one backup serves both
-        once.setdefault((member[0], member[1], json.dumps(member[3], sort_keys=True,
-                                                          default=str)), member)
-    members = list(once.values())
-    hosts = Counter(host for host, *_ in members)
-    pairs = Counter((host, lvl) for host, lvl, *_ in members)
-
-    def label(host: str, lvl: str, where: str) -> str:
-        if hosts[host] == 1:
-            return host
-        return f"{host}/{lvl}" if pairs[(host, lvl)] == 1 else f"{host}/{lvl} ({where})"
-
-    labels = unique_labels([label(host, lvl, where) for host, lvl, where, _ in members])
     return key, [JobTarget(name, host,
                            partial(start_backup, hostname=host, level=lvl, params=params),
                            identity_of(host, lvl), traits={"level": lvl}, params=params)
-                 for name, (host, lvl, _, params) in zip(labels, members)]
+                 for name, (host, lvl, _, params) in labelled_backups(members)]
 
 
 def build(run: ProbeRun, hostname: Optional[str], level: str, set_name: Optional[str],

@@ -34,8 +34,8 @@ from ..api.client import Exchange, IasoClient
 from ..api.listing import Listing
 from ..config.profile import WHOLE, Endpoint, FieldSpec, extra_parameters
 from ..config.settings import Environment, RestoreTarget
-from ..deadline import Deadline, DeadlineReached, Terminated
-from ..errors import IasoError
+from ..deadline import Deadline
+from ..errors import IasoError, ProbeInterrupted
 from ..redaction import Redactor
 from ..states import State, state_for
 
@@ -220,7 +220,7 @@ class Examiner:
             return self._not_examined(role)
         try:
             finding = examine()
-        except (DeadlineReached, Terminated) as exc:   # landed outside the call itself
+        except ProbeInterrupted as exc:   # landed outside the call itself
             self.short = self.short or exc.message
             self.stopped = self.stopped or exc.message
             return self._not_examined(role)
@@ -251,7 +251,7 @@ class Examiner:
             answer = self.client.call(role, params)
             judgement = judge(answer)
             state, verdict, details = judgement.state, judgement.verdict, judgement.details
-        except (DeadlineReached, Terminated):
+        except ProbeInterrupted:
             raise
         except IasoError as exc:
             state, verdict = state_for(exc), exc.message
@@ -268,7 +268,7 @@ class Examiner:
             return self._finding(endpoint, self.exchanges[before:], login.answer,
                                  (f"token: found (masked), lifetime {lifetime}",), State.OK,
                                  "login accepted")
-        except (DeadlineReached, Terminated):
+        except ProbeInterrupted:
             raise
         except IasoError as exc:
             return self._finding(endpoint, self.exchanges[before:], None, (),
@@ -356,7 +356,7 @@ class Examiner:
                 count += 1
                 if count >= wanted:
                     break
-        except (DeadlineReached, Terminated):
+        except ProbeInterrupted:
             raise
         except IasoError as exc:
             finding = CallFinding("vm_list", request, "", f"after {listing.progress.shown()}",

@@ -15,6 +15,7 @@ import json
 import logging
 import re
 import time
+from collections import Counter
 from typing import (
     Any,
     Callable,
@@ -91,6 +92,30 @@ def unique_labels(labels: Sequence[str]) -> List[str]:
         seen[label] = seen.get(label, 0) + 1
         unique.append(label if seen[label] == 1 else f"{label} #{seen[label]}")
     return unique
+
+
+BackupMember = Tuple[str, str, str, Mapping[str, Any]]   # host, level, where set, params
+
+
+def labelled_backups(members: Sequence[BackupMember]) -> List[Tuple[str, BackupMember]]:
+    """Each backup once (a host in two sets alike, with -A: one backup serves both), with its
+    label: the host, or host/level when the host has several, or with where it is set when
+    that too is alike; numbered if still repeated (``unique_labels``)."""
+    once: Dict[Tuple[str, str, str], BackupMember] = {}
+    for member in members:
+        host, level, _, params = member
+        once.setdefault((host, level, json.dumps(params, sort_keys=True, default=str)), member)
+    kept = list(once.values())
+    hosts = Counter(host for host, *_ in kept)
+    pairs = Counter((host, level) for host, level, *_ in kept)
+
+    def label(host: str, level: str, where: str) -> str:
+        if hosts[host] == 1:
+            return host
+        return f"{host}/{level}" if pairs[(host, level)] == 1 else f"{host}/{level} ({where})"
+
+    labels = unique_labels([label(host, level, where) for host, level, where, _ in kept])
+    return list(zip(labels, kept))
 
 
 def identity_of(*fields: str) -> str:
