@@ -127,8 +127,8 @@ def problems_of(outcome: CollectorOutcome) -> List[str]:
         problems.append(f"{delivery.left} results not delivered within -t, they go first next "
                         f"run: {delivery.late}")
     elif delivery.left:
-        problems.append(f"{delivery.left} results not delivered within -t (the core took "
-                        f"them too slowly through {delivery.route})")
+        problems.append(f"{delivery.left} results not delivered this run (the core took "
+                        f"them too slowly through {delivery.route}, or not at all)")
     return problems
 
 

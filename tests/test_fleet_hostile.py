@@ -223,7 +223,8 @@ def test_warn_a_core_too_slow_for_every_result_is_said_and_its_tail_goes_first_n
         finally:
             os.close(reader)
         assert outcome.code == 1, outcome.output
-        assert "results not delivered within -t" in first_line(outcome)
+        assert "results not delivered this run (the core took them too slowly through" \
+            in first_line(outcome)
         seen.append({line.split(";")[2] for line in data.decode().splitlines()})
     assert seen[0] and seen[1] and not seen[0] & seen[1]
 

@@ -311,15 +311,18 @@ class ScriptedFollower(JobFollower):
     """Answers ``answers`` status requests at once with a running job, then lets every later
     request hang until ``release`` is set: what an API does that stops answering mid-run."""
 
-    def __init__(self, answers: int, deadline: Deadline, interval: float = 0.1) -> None:
+    def __init__(self, answers: int, deadline: Deadline, interval: float = 0.1,
+                 pool_size: int = 8) -> None:
         super().__init__(client=None, table=OutcomeTable(), deadline=deadline,  # type: ignore
-                         interval=interval, max_interval=interval)
+                         interval=interval, max_interval=interval, pool_size=pool_size)
         self.answers = answers
         self.release = threading.Event()
         self.asked = 0
+        self.order: List[str] = []
 
     def _fetch(self, track: JobTrack) -> Any:
         self.asked += 1
+        self.order.append(track.label)
         if self.asked > self.answers:
             self.release.wait(30)
         return JobStatus(track.job_id, track.hostname, "Running", 30.0, 60.0, None, None)
@@ -356,6 +359,18 @@ def test_unknown_follower_sends_no_first_poll_too_late_to_be_answered() -> None:
     finally:
         follower.release.set()
     assert follower.asked == 0 and track.problem_kind is None and track.status is None
+
+
+def test_ok_a_stateful_run_asks_the_jobs_heard_of_least_recently_first() -> None:
+    """When -t cannot hold every status request, the ones left out are not always the same:
+    a job at the end of the list aged to CRITICAL, run after run, though the API answered
+    every request it was sent."""
+    now = time.time()
+    tracks = [JobTrack(name, name, n, now - 3600) for n, name in enumerate(("a", "b", "c"), 1)]
+    tracks[0].last_seen_at, tracks[1].last_seen_at = now - 60, now - 1800
+    follower = ScriptedFollower(3, Deadline(10), pool_size=1)
+    follower.poll_once(tracks)
+    assert follower.order == ["c", "b", "a"]
 
 
 def test_unknown_a_target_not_launched_survives_a_round_trip_an_earlier_version_reads() -> None:

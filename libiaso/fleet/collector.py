@@ -91,15 +91,16 @@ class Collector:
             if remaining - reserve < share:
                 raise OutOfTime(self._no_time_to_list(kept, remaining, reserve, route),
                                 elapsed=self.deadline.elapsed())
-            window, spent = remaining - reserve, self.deadline.elapsed()
-            cutoff = self.monotonic() + window
+            spent, began = self.deadline.elapsed(), self.monotonic()
+            cutoff = began + (remaining - reserve)
             try:
                 collection = collect(self.client, env, snapshot, now=now, cutoff=cutoff,
                                      clock=self.monotonic, wall=self.wall)
             except ApiTimeout as exc:
-                if window >= self.deadline.budget / 2:
+                ran = self.monotonic() - began
+                if ran >= self.deadline.budget / 2:
                     raise      # half of -t at least: a listing that slow is the API's
-                raise OutOfTime(self._listing_cut_short(kept, window, spent, exc),
+                raise OutOfTime(self._listing_cut_short(kept, ran, spent, exc),
                                 elapsed=self.deadline.elapsed()) from None
             notes.extend(collection.notes)
             now = self.wall()
@@ -158,12 +159,12 @@ class Collector:
                 f"{deadline.timeout:g}) left, after {deadline.budget - given:.1f} s of listing "
                 f"and judging, where it needs {time_needed(route, deadline):.1f} s: raise -t")
 
-    def _listing_cut_short(self, kept: SnapshotFile, window: float, spent: float,
+    def _listing_cut_short(self, kept: SnapshotFile, ran: float, spent: float,
                            exc: ApiTimeout) -> str:
         deadline = self.deadline
         before = (f"the fleet snapshot was locked by another run for {kept.waited:.1f} s"
                   if kept.waited else f"earlier steps took {spent:.1f} s")
-        return (f"{exc.message}; it was given {window:.1f} s of the deadline (-t "
+        return (f"{exc.message}; it ran {ran:.1f} s of the deadline (-t "
                 f"{deadline.timeout:g}), less than half, as {before}")
 
     def _judged(self, collection: Collection, now: float, hosts: Optional[CoreHosts],

@@ -360,8 +360,11 @@ class Icinga2Api:
         except requests.exceptions.SSLError as exc:
             raise DeliveryError(f"Icinga 2 API at {shown}: TLS failure: {tls_reason(exc)}",
                                 route=self.name) from None
+        except requests.exceptions.ConnectTimeout:
+            raise DeliveryError(f"Icinga 2 API at {shown}: unreachable (no connection within "
+                                f"{timeout:.1f} s)", route=self.name) from None
         except requests.exceptions.Timeout:
-            raise _Cut() from None   # a core that does not answer: the result is left
+            raise _Cut() from None   # connected, and no answer: the result is left
         except requests.exceptions.ConnectionError as exc:
             raise DeliveryError(f"Icinga 2 API at {shown}: {connect_reason(exc)}",
                                 route=self.name) from None

@@ -70,8 +70,11 @@ class JobFollower:
         self._following = False
 
     def poll_once(self, tracks: Sequence[JobTrack]) -> None:
-        """One status request for every job not yet finished (a stateful probe run)."""
-        self._run([(0.0, track) for track in tracks if not track.finished], repeat=False)
+        """One status request for every job not yet finished (a stateful probe run), those
+        heard of least recently first: when -t cannot hold them all, the ones left are not
+        always the same, and no job's silence grows run after run for want of asking."""
+        waiting = sorted((t for t in tracks if not t.finished), key=lambda t: t.silent_since)
+        self._run([(0.0, track) for track in waiting], repeat=False)
 
     def follow(self, tracks: Sequence[JobTrack]) -> bool:
         """Poll until every job has finished or the deadline is near; True if all finished."""
@@ -109,9 +112,10 @@ class JobFollower:
                     sent_at[future] = now
                     self.requests += 1
                 self.peak_in_flight = max(self.peak_in_flight, len(in_flight))
-                if not in_flight and (not queue or queue[0][0] >= last_send):
+                if not in_flight and (not queue or max(queue[0][0], now) >= last_send):
                     break
-                sendable = queue and len(in_flight) < self.pool_size and queue[0][0] < last_send
+                sendable = queue and len(in_flight) < self.pool_size and \
+                    max(queue[0][0], now) < last_send
                 wake = queue[0][0] if sendable else stop_at
                 done, _ = wait(list(in_flight), timeout=max(0.0, wake - now),
                                return_when=FIRST_COMPLETED)
