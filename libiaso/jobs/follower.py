@@ -10,13 +10,13 @@ API for a moment: a 404 on its first polls is retried. Following never cancels o
 Every request sent leaves a mark on its job: the answer, or why there is none. A request still
 in flight when the probe must stop (its deadline, SIGTERM) is recorded as unanswered, and so,
 in a stateful run, is a job the run had no time to ask about: a job never goes unpolled
-silently. The probe's own deadline is not blamed on the API, though: no poll is sent with less
-than the deadline's fair share of -t before the follower stops; while following a job that has
-answered during this run, a poll the deadline cuts before it was overdue (pending less than
-``OVERDUE`` seconds, or one poll interval if longer) shows only that the deadline came, and the
-job keeps its last answer (``cut_pending`` says so); a poll the transport cut for being sent
-with less than its fair share (``OutOfTime``) is, when following, the same, and in a stateful
-run a job without an answer. Each answer is applied to its job whole, signals held.
+silently. The probe's own deadline is not blamed on the API, though: while following, a poll
+the deadline cuts when it was pending less than the deadline's fair share of -t, or, for a job
+that has answered during this run, before it was overdue (``OVERDUE`` seconds, or one poll
+interval if longer), shows only that the deadline came, and the job keeps its last answer
+(``cut_pending`` says so); so does a poll the transport cut for being sent with less than its
+fair share (``OutOfTime``), which in a stateful run is a job without an answer. Each answer
+is applied to its job whole, signals held.
 """
 from __future__ import annotations
 
@@ -101,21 +101,19 @@ class JobFollower:
                                       thread_name_prefix="iaso-poll")
         try:
             stop_at = time.monotonic() + self.deadline.remaining() - self._margin()
-            last_send = stop_at - self.deadline.fair_share()   # a poll sent later tells nothing
             while queue or in_flight:
                 now = time.monotonic()
                 while queue and queue[0][0] <= now and len(in_flight) < self.pool_size \
-                        and now < last_send:
+                        and now < stop_at:
                     _, _, track = heapq.heappop(queue)
                     future = executor.submit(self._fetch, track)
                     in_flight[future] = track
                     sent_at[future] = now
                     self.requests += 1
                 self.peak_in_flight = max(self.peak_in_flight, len(in_flight))
-                if not in_flight and (not queue or max(queue[0][0], now) >= last_send):
+                if not in_flight and (not queue or queue[0][0] >= stop_at):
                     break
-                sendable = queue and len(in_flight) < self.pool_size and \
-                    max(queue[0][0], now) < last_send
+                sendable = queue and len(in_flight) < self.pool_size and queue[0][0] < stop_at
                 wake = queue[0][0] if sendable else stop_at
                 done, _ = wait(list(in_flight), timeout=max(0.0, wake - now),
                                return_when=FIRST_COMPLETED)
@@ -145,11 +143,14 @@ class JobFollower:
             executor.shutdown(wait=False, cancel_futures=True)
 
     def _cut_short(self, track: JobTrack, pending: float) -> bool:
-        """True if the deadline, not the API, left this request unanswered: the job answered
-        during this run and the request was not yet overdue. A stop asked by SIGTERM is no
-        deadline of ours: there every request in flight counts as unanswered."""
-        if isinstance(self.interrupted, Terminated) or id(track) not in self._answered \
-                or pending >= max(OVERDUE, self.interval):
+        """True if the deadline, not the API, left this request unanswered: it was pending
+        less than the deadline's fair share, or the job answered during this run and the
+        request was not yet overdue. A stop asked by SIGTERM is no deadline of ours: there
+        every request in flight counts as unanswered."""
+        if isinstance(self.interrupted, Terminated):
+            return False
+        overdue = max(OVERDUE, self.interval) if id(track) in self._answered else 0.0
+        if pending >= max(self.deadline.fair_share(), overdue):
             return False
         self.cut_short += 1
         track.cut_pending = pending
